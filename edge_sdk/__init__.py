@@ -1,0 +1,37 @@
+"""edge_sdk: small-face detection for edge devices (numpy + OpenCV + one inference runtime; no torch).
+
+    from edge_sdk import FaceDetector
+    faces = FaceDetector().detect(cv2.imread("photo.jpg"))
+"""
+
+from .backends import available_backends
+from .detections import LANDMARK_NAMES, Detections, Face
+from .detector import FaceDetector
+from .errors import (
+    BackendError,
+    BackendUnavailableError,
+    EdgeSDKError,
+    InvalidArgumentError,
+    InvalidImageError,
+    ModelLoadError,
+)
+from .models import DEFAULT_MODEL, bundled_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LANDMARK_NAMES",
+    "BackendError",
+    "BackendUnavailableError",
+    "Detections",
+    "EdgeSDKError",
+    "Face",
+    "FaceDetector",
+    "InvalidArgumentError",
+    "InvalidImageError",
+    "ModelLoadError",
+    "__version__",
+    "available_backends",
+    "bundled_models",
+]

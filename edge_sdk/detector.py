@@ -1,0 +1,211 @@
+"""FaceDetector: image → letterbox → backend → score filter → decode survivors → NMS → original pixels."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .backends import BACKENDS, Backend, BackendSpec, resolve_backend_name
+from .detections import Detections
+from .errors import BackendUnavailableError, InvalidArgumentError, ModelLoadError
+from .image import DEFAULT_MAX_PIXELS, to_bgr_uint8
+from .manifest import Manifest, ModelFile, load_manifest
+from .models import resolve_model
+from .nms import nms
+from .preprocess import Letterbox, make_input
+from .priors import Priors, decode_boxes, decode_landmarks, generate_priors
+
+log = logging.getLogger(__name__)
+
+PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as in the RetinaFace reference
+_PRIOR_CACHE_SIZE = 16  # distinct input shapes remembered (dynamic models see many sizes; keep memory bounded)
+
+
+class FaceDetector:
+    """Detects faces, their scores and 5 landmarks.
+
+    Args:
+        model: None for the bundled default, a bundled model name, a model directory, or a model file.
+        backend: "auto", "onnxruntime" (alias "onnx"), ... (see :func:`edge_sdk.available_backends`).
+        input_size: network input side (int) or (width, height); the image is letterboxed into it.
+            None runs at the image's own size (padded to a multiple of 32) on the dynamic-shape model.
+        score_threshold: minimum face probability kept (InsightFace's ``det_thresh``).
+        nms_threshold: IoU above which the lower-scored of two boxes is suppressed.
+        max_faces: keep at most this many faces (highest scores), None for all.
+        threads: inference threads (None: the runtime's default).
+        precision: "fp32" (default); quantized variants are picked the same way when the model ships them.
+        device: backend-specific device name (e.g. "CPU"); None for the backend's default.
+        max_pixels: images larger than this are rejected instead of exhausting memory.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        backend: str = "auto",
+        input_size: int | tuple[int, int] | None = 640,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.4,
+        max_faces: int | None = None,
+        threads: int | None = None,
+        precision: str = "fp32",
+        device: str | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.input_size = _check_input_size(input_size)
+        self.score_threshold = _check_unit_interval("score_threshold", score_threshold)
+        self.nms_threshold = _check_unit_interval("nms_threshold", nms_threshold)
+        if max_faces is not None and (not isinstance(max_faces, int) or max_faces < 1):
+            raise InvalidArgumentError(f"max_faces must be a positive int or None, got {max_faces!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise InvalidArgumentError(f"threads must be a positive int or None, got {threads!r}")
+        self.max_faces = max_faces
+        self.max_pixels = max_pixels
+
+        directory, requested_file = resolve_model(model)
+        self.manifest: Manifest = load_manifest(directory)
+        spec, model_file = _choose(self.manifest, requested_file, resolve_backend_name(backend), precision, self.input_size)
+        model_file.verify()
+        self.backend: Backend = spec.load_class()(model_file, self.manifest, threads=threads, device=device)
+        self.model_file = model_file
+        self._priors: OrderedDict[tuple[int, int], Priors] = OrderedDict()
+        self._priors_lock = threading.Lock()
+        log.info("loaded %s via %s", model_file.path.name, spec.name)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def __repr__(self) -> str:
+        return (
+            f"FaceDetector(model={self.manifest.name!r}, file={self.model_file.path.name!r}, "
+            f"backend={self.backend.name!r}, input_size={self.input_size}, score_threshold={self.score_threshold})"
+        )
+
+    def letterbox_for(self, width: int, height: int) -> Letterbox:
+        """The letterbox this detector uses for an image of the given size."""
+        if self.input_size is None:
+            return Letterbox.pad_to_multiple(width, height, self.manifest.anchors.max_stride)
+        return Letterbox.fit(width, height, *self.input_size)
+
+    def preprocess(self, image: object) -> tuple[np.ndarray, Letterbox]:
+        bgr = to_bgr_uint8(image, self.max_pixels)
+        box = self.letterbox_for(bgr.shape[1], bgr.shape[0])
+        return make_input(bgr, box, self.manifest.normalization), box
+
+    def detect(self, image: object) -> Detections:
+        """Faces in one HxWx3 uint8 BGR image (grayscale and BGRA are converted), in original pixels."""
+        tensor, box = self.preprocess(image)
+        raw = self.backend.run(tensor)
+        return self.postprocess(raw, box)
+
+    def postprocess(self, raw: list[np.ndarray], box: Letterbox) -> Detections:
+        box_deltas, scores, landmark_deltas = (np.asarray(r)[0] for r in raw)
+        face_scores = scores[:, 1] if scores.ndim == 2 else scores
+        candidates = np.nonzero(face_scores >= self.score_threshold)[0]
+        if len(candidates) == 0:
+            return Detections.empty()
+        if len(candidates) > PRE_NMS_TOP_K:
+            candidates = candidates[np.argpartition(-face_scores[candidates], PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]]
+        priors = self._priors_for(box.canvas_height, box.canvas_width)
+        if len(priors) != len(face_scores):
+            raise ModelLoadError(
+                f"model produced {len(face_scores)} anchors for a {box.canvas_width}x{box.canvas_height} input, "
+                f"the manifest's anchor config implies {len(priors)}: manifest and model disagree"
+            )
+        centers, sizes = priors.centers[candidates], priors.sizes[candidates]
+        variances = self.manifest.anchors.variances
+        boxes = decode_boxes(box_deltas[candidates], centers, sizes, variances)
+        landmarks = decode_landmarks(landmark_deltas[candidates], centers, sizes, variances)
+        cand_scores = face_scores[candidates]
+
+        keep = nms(boxes, cand_scores, self.nms_threshold, self.max_faces)
+        boxes = box.boxes_to_original(boxes[keep])
+        landmarks = box.to_original(landmarks[keep])
+        np.clip(boxes[:, 0::2], 0, box.src_width, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, box.src_height, out=boxes[:, 1::2])
+        nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return Detections(
+            boxes=boxes[nonempty].astype(np.float32),
+            scores=cand_scores[keep][nonempty].astype(np.float32),
+            landmarks=landmarks[nonempty].astype(np.float32),
+        )
+
+    def _priors_for(self, height: int, width: int) -> Priors:
+        key = (height, width)
+        with self._priors_lock:
+            priors = self._priors.get(key)
+            if priors is not None:
+                self._priors.move_to_end(key)
+                return priors
+        priors = generate_priors(height, width, self.manifest.anchors)
+        with self._priors_lock:
+            self._priors[key] = priors
+            while len(self._priors) > _PRIOR_CACHE_SIZE:
+                self._priors.popitem(last=False)
+        return priors
+
+
+def _choose(
+    manifest: Manifest,
+    requested_file: Path | None,
+    backend: str,
+    precision: str,
+    input_size: tuple[int, int] | None,
+) -> tuple[BackendSpec, ModelFile]:
+    """Pick (backend, file). An explicit file decides the format; otherwise the first installed backend in
+    preference order that has a matching file wins."""
+    if requested_file is not None:
+        model_file = manifest.find_file(requested_file)
+        if model_file is None:
+            raise ModelLoadError(f"{requested_file.name} is not listed in {manifest.directory / 'manifest.json'}")
+        if model_file.input_size is not None and model_file.input_size != input_size:
+            raise InvalidArgumentError(
+                f"{requested_file.name} has a fixed input of {model_file.input_size}, but input_size={input_size} was asked"
+            )
+        specs = [s for s in _candidate_specs(backend) if model_file.format in s.formats]
+        files = {s.name: model_file for s in specs}
+    else:
+        specs = _candidate_specs(backend)
+        files = {s.name: manifest.select(s.formats, precision, input_size) for s in specs}
+        specs = [s for s in specs if files[s.name] is not None]
+    if not specs:
+        raise ModelLoadError(
+            f"model {manifest.name!r} has no {precision} file for backend {backend!r} "
+            f"(files: {[f'{f.path.name} ({f.format}, {f.precision})' for f in manifest.files]})"
+        )
+    installed = [s for s in specs if s.is_installed()]
+    if not installed:
+        if backend == "auto":
+            wanted = ", ".join(f"edge-sdk[{s.extra}]" for s in specs)
+            raise BackendUnavailableError(f"no runtime for model {manifest.name!r} is installed: pip install one of {wanted}")
+        installed = specs  # let the backend itself raise its typed "install the extra" error
+    spec = installed[0]
+    return spec, files[spec.name]
+
+
+def _candidate_specs(backend: str) -> list[BackendSpec]:
+    return list(BACKENDS.values()) if backend == "auto" else [BACKENDS[backend]]
+
+
+def _check_unit_interval(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise InvalidArgumentError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_input_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 32 <= v <= 8192 for v in size)
+    ):
+        raise InvalidArgumentError(f"input_size must be None, an int or (width, height) with values in [32, 8192], got {size!r}")
+    return int(size[0]), int(size[1])

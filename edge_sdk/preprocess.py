@@ -1,0 +1,89 @@
+"""Letterbox and normalization: image (HxWx3 uint8 BGR) → network input tensor (1x3xHxW float32).
+
+The letterbox keeps the aspect ratio, puts the resized image in the top-left corner and pads right/bottom with the
+normalization mean (so padding is exactly 0 after normalization, as in RetinaFace training). Per-axis scales are
+recorded from the integer output size, which makes :meth:`Letterbox.to_original` the exact inverse of the resize.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Geometry of one letterbox: original size, resized size, canvas size."""
+
+    src_width: int
+    src_height: int
+    resized_width: int
+    resized_height: int
+    canvas_width: int
+    canvas_height: int
+
+    @property
+    def scale_x(self) -> float:
+        return self.resized_width / self.src_width
+
+    @property
+    def scale_y(self) -> float:
+        return self.resized_height / self.src_height
+
+    @classmethod
+    def fit(cls, src_width: int, src_height: int, canvas_width: int, canvas_height: int) -> "Letterbox":
+        """Largest aspect-preserving resize that fits the canvas."""
+        scale = min(canvas_width / src_width, canvas_height / src_height)
+        resized_w = min(canvas_width, max(1, round(src_width * scale)))
+        resized_h = min(canvas_height, max(1, round(src_height * scale)))
+        return cls(src_width, src_height, resized_w, resized_h, canvas_width, canvas_height)
+
+    @classmethod
+    def pad_to_multiple(cls, src_width: int, src_height: int, multiple: int) -> "Letterbox":
+        """No resize; pad right/bottom to a multiple of ``multiple`` (dynamic-shape models)."""
+        canvas_w = math.ceil(src_width / multiple) * multiple
+        canvas_h = math.ceil(src_height / multiple) * multiple
+        return cls(src_width, src_height, src_width, src_height, canvas_w, canvas_h)
+
+    def to_canvas(self, points: np.ndarray) -> np.ndarray:
+        """Original-pixel coordinates (..., 2) → canvas coordinates."""
+        return points * np.array([self.scale_x, self.scale_y], dtype=np.float32)
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Canvas coordinates (..., 2) → original-pixel coordinates (exact inverse of :meth:`to_canvas`)."""
+        return points / np.array([self.scale_x, self.scale_y], dtype=np.float32)
+
+    def boxes_to_original(self, boxes: np.ndarray) -> np.ndarray:
+        """xyxy boxes (N,4) in canvas pixels → original pixels."""
+        return self.to_original(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How the model wants its input: channel order and per-channel mean/std in that order (0-255 scale)."""
+
+    channel_order: str = "BGR"
+    mean: tuple[float, float, float] = (104.0, 117.0, 127.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in ("BGR", "RGB"):
+            raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {self.channel_order!r}")
+
+
+def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization) -> np.ndarray:
+    """Resize + pad + normalize into a new (1, 3, H, W) float32 tensor."""
+    if (box.resized_width, box.resized_height) != (box.src_width, box.src_height):
+        interpolation = cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR
+        image_bgr = cv2.resize(image_bgr, (box.resized_width, box.resized_height), interpolation=interpolation)
+    if norm.channel_order == "RGB":
+        image_bgr = image_bgr[:, :, ::-1]
+    mean = np.asarray(norm.mean, dtype=np.float32)
+    inv_std = 1.0 / np.asarray(norm.std, dtype=np.float32)
+    tensor = np.zeros((1, 3, box.canvas_height, box.canvas_width), dtype=np.float32)
+    normalized = (image_bgr.astype(np.float32) - mean) * inv_std  # HxWx3
+    tensor[0, :, : box.resized_height, : box.resized_width] = normalized.transpose(2, 0, 1)
+    return tensor

@@ -1,0 +1,1 @@
+"""Checkpoint → deployable model files with a manifest and a parity check against PyTorch."""

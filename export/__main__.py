@@ -1,0 +1,55 @@
+"""CLI: python -m export --checkpoint CKPT --formats onnx --out DIR"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from training.checkpoint import DEFAULT_CHECKPOINT
+
+from .exporter import WRITERS, export_model
+
+
+def _sizes(text: str) -> list[tuple[int, int] | None]:
+    sizes: list[tuple[int, int] | None] = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if item == "dynamic":
+            sizes.append(None)
+        else:
+            w, _, h = item.partition("x")
+            sizes.append((int(w), int(h or w)))
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export", description="Export a checkpoint for the edge_sdk runtime.")
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--formats", default="onnx", help=f"comma-separated: {','.join(WRITERS)}")
+    parser.add_argument("--sizes", default="640,dynamic", help="comma-separated input sizes: 640, 640x480, dynamic")
+    parser.add_argument("--name", default="retinaface_mnet025")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--parity-image", type=Path, default=Path("samples/astronaut.png"))
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed against PyTorch")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    results = export_model(
+        args.checkpoint,
+        args.out,
+        [f.strip() for f in args.formats.split(",") if f.strip()],
+        _sizes(args.sizes),
+        name=args.name,
+        parity_image=args.parity_image if args.parity_image.is_file() else None,
+        tolerance=args.tolerance,
+        command="python -m export " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+    )
+    for result in results:
+        print(result.line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

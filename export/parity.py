@@ -1,0 +1,52 @@
+"""Parity: the exported file, run through the SDK's own backend, against PyTorch on the same input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge_sdk.backends import BACKENDS
+from edge_sdk.manifest import Manifest, ModelFile
+from edge_sdk.preprocess import Letterbox, make_input
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    file: str
+    backend: str
+    input_shape: tuple[int, ...]
+    max_abs_diff: dict[str, float]
+
+    @property
+    def worst(self) -> float:
+        return max(self.max_abs_diff.values())
+
+    def line(self) -> str:
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in self.max_abs_diff.items())
+        return f"parity {self.file} via {self.backend} at {self.input_shape}: max |diff| {diffs}"
+
+
+def parity_input(manifest: Manifest, model_file: ModelFile, image_bgr: np.ndarray | None) -> np.ndarray:
+    """A real image letterboxed like the runtime does (or noise if none); dynamic models get a non-square size."""
+    width, height = model_file.input_size or (608, 448)
+    if image_bgr is None:
+        return np.random.default_rng(0).uniform(-128, 128, (1, 3, height, width)).astype(np.float32)
+    box = Letterbox.fit(image_bgr.shape[1], image_bgr.shape[0], width, height)
+    return make_input(image_bgr, box, manifest.normalization)
+
+
+def check_parity(model: torch.nn.Module, manifest: Manifest, model_file: ModelFile, backend: str,
+                 image_bgr: np.ndarray | None = None) -> ParityResult:
+    tensor = parity_input(manifest, model_file, image_bgr)
+    with torch.no_grad():
+        reference = [t.numpy() for t in model(torch.from_numpy(tensor))]
+    runner = BACKENDS[backend].load_class()(model_file, manifest)
+    outputs = runner.run(tensor)
+    diffs = {
+        role: float(np.abs(np.asarray(out, np.float32) - ref).max())
+        for role, out, ref in zip(("boxes", "scores", "landmarks"), outputs, reference)
+    }
+    return ParityResult(Path(model_file.path).name, backend, tuple(tensor.shape), diffs)

@@ -1,0 +1,52 @@
+"""Shared fixtures. Real data comes from ../shared/data (or $EDGE_SDK_DATA): skipped where absent, fatal in CI."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require(module: str, why: str):
+    """Import ``module`` or skip (outside CI) / fail (in CI, where every extra is installed)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if IN_CI:
+            raise RuntimeError(f"{module} is required in CI ({why}): {exc}") from exc
+        pytest.skip(f"{module} not installed ({why})")
+
+
+def data_root() -> Path:
+    root = Path(os.environ.get("EDGE_SDK_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not (root / "widerface").is_dir():
+        if IN_CI:
+            raise RuntimeError(f"CI must have the shared face data at {root}")
+        pytest.skip(f"shared face data not found at {root} (set EDGE_SDK_DATA)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return data_root()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    image = cv2.imread(str(REPO_ROOT / "samples" / "astronaut.png"))
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from edge_sdk import FaceDetector
+
+    return FaceDetector(backend="onnxruntime", input_size=640)
