@@ -62,6 +62,8 @@ class FaceDetector:
             raise InvalidArgumentError(f"max_faces must be a positive int or None, got {max_faces!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InvalidArgumentError(f"threads must be a positive int or None, got {threads!r}")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise InvalidArgumentError(f"max_pixels must be a positive int, got {max_pixels!r}")
         self.max_faces = max_faces
         self.max_pixels = max_pixels
 
@@ -73,6 +75,9 @@ class FaceDetector:
         self.model_file = model_file
         self._priors: OrderedDict[tuple[int, int], Priors] = OrderedDict()
         self._priors_lock = threading.Lock()
+        # Backends whose runtime object is not safe to call from several threads get one call at a time.
+        self._run_lock = None if getattr(self.backend, "thread_safe", False) else threading.Lock()
+        self._self_check()
         log.info("loaded %s via %s", model_file.path.name, spec.name)
 
     @property
@@ -91,16 +96,26 @@ class FaceDetector:
             return Letterbox.pad_to_multiple(width, height, self.manifest.anchors.max_stride)
         return Letterbox.fit(width, height, *self.input_size)
 
-    def preprocess(self, image: object) -> tuple[np.ndarray, Letterbox]:
-        bgr = to_bgr_uint8(image, self.max_pixels)
+    def preprocess(self, image: object, rgb: bool = False) -> tuple[np.ndarray, Letterbox]:
+        bgr = to_bgr_uint8(image, self.max_pixels, rgb=rgb)
         box = self.letterbox_for(bgr.shape[1], bgr.shape[0])
         return make_input(bgr, box, self.manifest.normalization), box
 
-    def detect(self, image: object) -> Detections:
-        """Faces in one HxWx3 uint8 BGR image (grayscale and BGRA are converted), in original pixels."""
-        tensor, box = self.preprocess(image)
-        raw = self.backend.run(tensor)
-        return self.postprocess(raw, box)
+    def run_backend(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """The bare model call (serialized for backends that are not thread-safe)."""
+        if self._run_lock is None:
+            return self.backend.run(tensor)
+        with self._run_lock:
+            return self.backend.run(tensor)
+
+    def detect(self, image: object, *, rgb: bool = False) -> Detections:
+        """Faces in one image, in original pixels, sorted by score.
+
+        ``image``: HxWx3 uint8 BGR (OpenCV); ``rgb=True`` for RGB arrays. Grayscale, BGRA, float [0, 1], PIL
+        images, file paths and encoded bytes are accepted too (see :mod:`edge_sdk.image`).
+        """
+        tensor, box = self.preprocess(image, rgb=rgb)
+        return self.postprocess(self.run_backend(tensor), box)
 
     def postprocess(self, raw: list[np.ndarray], box: Letterbox) -> Detections:
         box_deltas, scores, landmark_deltas = (np.asarray(r)[0] for r in raw)
@@ -133,6 +148,21 @@ class FaceDetector:
             scores=cand_scores[keep][nonempty].astype(np.float32),
             landmarks=landmarks[nonempty].astype(np.float32),
         )
+
+    def _self_check(self) -> None:
+        """One inference on a blank input at load: the model's outputs must agree with the manifest (anchor count,
+        values per anchor), so a mismatched model fails here with ModelLoadError, not later with wrong faces."""
+        width, height = self.model_file.input_size or self.input_size or (64, 64)
+        box = Letterbox(width, height, width, height, width, height)
+        tensor = make_input(np.zeros((height, width, 3), np.uint8), box, self.manifest.normalization)
+        outputs = [np.asarray(o) for o in self.run_backend(tensor)]
+        expected_anchors = self.manifest.anchors.num_priors(height, width)
+        expected = [(1, expected_anchors, 4), (1, expected_anchors, 2), (1, expected_anchors, 2 * self.manifest.anchors.num_landmarks)]
+        if len(outputs) != 3 or [o.shape for o in outputs] != expected:
+            raise ModelLoadError(
+                f"{self.model_file.path.name}: outputs {[o.shape for o in outputs]} for a {width}x{height} input, "
+                f"the manifest implies {expected}: model and manifest disagree"
+            )
 
     def _priors_for(self, height: int, width: int) -> Priors:
         key = (height, width)

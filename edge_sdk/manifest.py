@@ -31,6 +31,7 @@ class ModelFile:
     input_size: tuple[int, int] | None
     sha256: str
     extra_files: tuple[Path, ...] = ()
+    extra_sha256: tuple[str | None, ...] = ()  # per extra file (e.g. OpenVINO's .bin weights), None if not recorded
 
     @property
     def dynamic(self) -> bool:
@@ -41,12 +42,15 @@ class ModelFile:
         for path in (self.path, *self.extra_files):
             if not path.is_file():
                 raise ModelLoadError(f"model file {path} listed in the manifest is missing")
-        actual = sha256_of(self.path)
-        if actual != self.sha256:
-            raise ModelLoadError(
-                f"checksum mismatch for {self.path.name}: manifest says {self.sha256[:12]}…, file is {actual[:12]}…; "
-                "the file is corrupt or was replaced. Re-export it or restore the original."
-            )
+        for path, expected in ((self.path, self.sha256), *zip(self.extra_files, self.extra_sha256)):
+            if expected is None:
+                continue
+            actual = sha256_of(path)
+            if actual != expected:
+                raise ModelLoadError(
+                    f"checksum mismatch for {path.name}: manifest says {expected[:12]}…, file is {actual[:12]}…; "
+                    "the file is corrupt or was replaced. Re-export it or restore the original."
+                )
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,10 @@ def _parse(raw: dict[str, Any], directory: Path) -> Manifest:
     )
     outputs = raw["outputs"]
     output_names = {role: str(outputs["names"][role]) for role in OUTPUT_ROLES}
+    for entry in raw["files"]:
+        for relative in (entry["path"], *entry.get("extra_files", [])):
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                raise ValueError(f"file path {relative!r} must stay inside the model directory")
     files = tuple(
         ModelFile(
             path=directory / entry["path"],
@@ -117,6 +125,7 @@ def _parse(raw: dict[str, Any], directory: Path) -> Manifest:
             input_size=None if entry["input_size"] is None else (int(entry["input_size"][0]), int(entry["input_size"][1])),
             sha256=str(entry["sha256"]),
             extra_files=tuple(directory / p for p in entry.get("extra_files", [])),
+            extra_sha256=tuple(entry.get("extra_sha256", {}).get(p) for p in entry.get("extra_files", [])),
         )
         for entry in raw["files"]
     )
