@@ -1,22 +1,44 @@
-"""Command line: ``edge-sdk detect IMAGE --out DIR`` and ``edge-sdk info``."""
+"""Command line: ``edge-sdk detect SOURCE``, ``edge-sdk info``, ``edge-sdk bench``.
+
+SOURCE is an image, a folder (recursive), a video file, a camera index ("0") or a stream URL (rtsp://...).
+Exit codes: 0 success, 2 usage or input error (message on stderr).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Iterable, Iterator, TypeVar
 
 import cv2
+import numpy as np
 
 from . import __version__
 from .backends import BACKENDS, available_backends
+from .detections import Detections
 from .detector import FaceDetector
 from .draw import draw_detections
-from .errors import EdgeSDKError
-from .models import bundled_models
+from .errors import EdgeSDKError, InvalidImageError
+from .manifest import load_manifest
+from .models import BUNDLED_DIR, DEFAULT_MODEL, bundled_models
+from .privacy import MODES, anonymize_faces
+from .sources import Source, classify, images_in, open_video, video_frames
+
+T = TypeVar("T")
+
+
+def _progress(items: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
+    """tqdm when installed (it is an optional dependency), plain iteration otherwise."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iter(items)
+    return iter(tqdm(items, total=total, desc=desc, unit="img" if desc == "images" else "frame", file=sys.stderr))
 
 
 def _input_size(text: str) -> int | tuple[int, int] | None:
@@ -26,50 +48,139 @@ def _input_size(text: str) -> int | tuple[int, int] | None:
     return (int(w), int(h)) if h else int(w)
 
 
-def _detect(args: argparse.Namespace) -> int:
-    detector = FaceDetector(
-        model=args.model,
-        backend=args.backend,
-        input_size=args.input_size,
-        score_threshold=args.score_threshold,
-        nms_threshold=args.nms_threshold,
-        threads=args.threads,
-    )
-    image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-    if image is None:
-        print(f"error: cannot read image {args.image}", file=sys.stderr)
-        return 2
-    start = time.perf_counter()
-    detections = detector.detect(image)
-    elapsed_ms = (time.perf_counter() - start) * 1000
-    args.out.mkdir(parents=True, exist_ok=True)
-    annotated_path = args.out / f"{args.image.stem}_faces.png"
-    json_path = args.out / f"{args.image.stem}_faces.json"
-    cv2.imwrite(str(annotated_path), draw_detections(image, detections))
-    record = {
-        "image": str(args.image),
-        "width": image.shape[1],
-        "height": image.shape[0],
+def _render(image: np.ndarray, detections: Detections, args: argparse.Namespace) -> np.ndarray:
+    if args.blur:
+        return anonymize_faces(image, detections, mode=args.blur)
+    return draw_detections(image, detections)
+
+
+def _record(detector: FaceDetector, detections: Detections, elapsed_ms: float, **fields: object) -> dict:
+    return {
+        **fields,
         "model": detector.manifest.name,
-        "model_file": detector.model_file.path.name,
         "backend": detector.backend_name,
         "latency_ms": round(elapsed_ms, 2),
         "faces": detections.to_dicts(),
     }
+
+
+def _timed_detect(detector: FaceDetector, image: np.ndarray) -> tuple[Detections, float]:
+    start = time.perf_counter()
+    detections = detector.detect(image)
+    return detections, (time.perf_counter() - start) * 1000
+
+
+def _detect_image(detector: FaceDetector, path: Path, args: argparse.Namespace) -> int:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InvalidImageError(f"cannot read image {path}")
+    detections, elapsed_ms = _timed_detect(detector, image)
+    args.out.mkdir(parents=True, exist_ok=True)
+    picture, json_path = args.out / f"{path.stem}_faces.png", args.out / f"{path.stem}_faces.json"
+    cv2.imwrite(str(picture), _render(image, detections, args))
+    record = _record(detector, detections, elapsed_ms, image=str(path), width=image.shape[1], height=image.shape[0],
+                     model_file=detector.model_file.path.name)
     json_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"{len(detections)} face(s) in {args.image} ({elapsed_ms:.1f} ms, {detector.backend_name}) "
-          f"→ {annotated_path}, {json_path}")
+    print(f"{len(detections)} face(s) in {path} ({elapsed_ms:.1f} ms, {detector.backend_name}) → {picture}, {json_path}")
     return 0
 
 
+def _detect_folder(detector: FaceDetector, folder: Path, args: argparse.Namespace) -> int:
+    paths = images_in(folder)
+    args.out.mkdir(parents=True, exist_ok=True)
+    jsonl = args.out / "detections.jsonl"
+    failures = faces = 0
+    with open(jsonl, "w", encoding="utf-8") as sink:
+        for path in _progress(paths, len(paths), "images"):
+            relative = path.relative_to(folder)
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                failures += 1
+                sink.write(json.dumps({"image": relative.as_posix(), "error": "unreadable image"}) + "\n")
+                continue
+            detections, elapsed_ms = _timed_detect(detector, image)
+            faces += len(detections)
+            target = (args.out / relative).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(target), _render(image, detections, args))
+            sink.write(json.dumps(_record(detector, detections, elapsed_ms, image=relative.as_posix(),
+                                          width=image.shape[1], height=image.shape[0])) + "\n")
+    print(f"{len(paths)} image(s), {faces} face(s), {failures} unreadable → {args.out}, {jsonl}")
+    return 0 if failures == 0 else 1
+
+
+def _detect_video(detector: FaceDetector, source: Source, args: argparse.Namespace) -> int:
+    capture = open_video(source)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if args.max_frames:
+        total = min(total or args.max_frames, args.max_frames)
+    stem = Path(source.target).stem if source.kind == "video" else f"{source.kind}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    video_path, jsonl = args.out / f"{stem}_faces.mp4", args.out / f"{stem}_faces.jsonl"
+    writer = None
+    frames = video_frames(capture)
+    if args.max_frames:
+        frames = (f for _, f in zip(range(args.max_frames), frames))
+    count = 0
+    try:
+        with open(jsonl, "w", encoding="utf-8") as sink:
+            for index, (frame, detections) in enumerate(_progress(detector.stream(frames, every=args.every), total, "frames")):
+                if writer is None:
+                    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (frame.shape[1], frame.shape[0]))
+                writer.write(_render(frame, detections, args))
+                sink.write(json.dumps({"frame": index, "faces": detections.to_dicts()}) + "\n")
+                count += 1
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    print(f"{count} frame(s) → {video_path}, {jsonl}")
+    return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    source = classify(str(args.source))
+    detector = FaceDetector(model=args.model, backend=args.backend, input_size=args.input_size,
+                            score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
+                            threads=args.threads, precision=args.precision)
+    if source.kind == "image":
+        return _detect_image(detector, Path(source.target), args)
+    if source.kind == "folder":
+        return _detect_folder(detector, Path(source.target), args)
+    return _detect_video(detector, source, args)
+
+
 def _info(_: argparse.Namespace) -> int:
-    info = {
+    installed = available_backends()
+    models = {}
+    for name in bundled_models():
+        manifest = load_manifest(BUNDLED_DIR / name)
+        models[name] = [f"{f.path.name} ({f.format}, {f.precision}, {'dynamic' if f.dynamic else 'x'.join(map(str, f.input_size))})"
+                        for f in manifest.files]
+    print(json.dumps({
         "version": __version__,
-        "backends": {name: name in available_backends() for name in BACKENDS},
+        "backends": {name: name in installed for name in BACKENDS},
         "install_hints": {name: f"pip install 'edge-sdk[{spec.extra}]'" for name, spec in BACKENDS.items()},
-        "bundled_models": bundled_models(),
-    }
-    print(json.dumps(info, indent=2))
+        "bundled_models": models,
+    }, indent=2))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """Quick latency check of detect() per installed backend on the bundled sample-size input (noise)."""
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    formats = {f.format for f in load_manifest(BUNDLED_DIR / DEFAULT_MODEL).files}
+    for name in available_backends():
+        if not set(BACKENDS[name].formats) & formats:
+            continue
+        detector = FaceDetector(backend=name, input_size=args.input_size, threads=args.threads)
+        for _ in range(3):
+            detector.detect(image)
+        times = [_timed_detect(detector, image)[1] for _ in range(args.runs)]
+        print(f"{name:12s} {detector.model_file.path.name:40s} median {statistics.median(times):7.2f} ms "
+              f"({1000 / statistics.median(times):6.1f} FPS, {args.runs} runs)")
     return 0
 
 
@@ -78,18 +189,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-sdk {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
-    detect = sub.add_parser("detect", help="detect faces in an image, write an annotated PNG and JSON")
-    detect.add_argument("image", type=Path)
-    detect.add_argument("--out", type=Path, default=Path("out"))
+
+    detect = sub.add_parser("detect", help="detect faces in an image, folder, video, camera or stream")
+    detect.add_argument("source", help="image file, folder, video file, camera index (0) or URL (rtsp://...)")
+    detect.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
     detect.add_argument("--model", default=None, help="bundled model name, model directory or file (default: bundled)")
-    detect.add_argument("--backend", default="auto")
+    detect.add_argument("--backend", default="auto", help=f"auto or one of {', '.join(BACKENDS)}")
+    detect.add_argument("--precision", default="fp32")
     detect.add_argument("--input-size", type=_input_size, default=640, help="640, 640x480 or 'original'")
     detect.add_argument("--score-threshold", type=float, default=0.5)
     detect.add_argument("--nms-threshold", type=float, default=0.4)
     detect.add_argument("--threads", type=int, default=None)
+    detect.add_argument("--blur", choices=MODES, default=None, help="privacy mode: blur or pixelate faces")
+    detect.add_argument("--every", type=int, default=1, help="videos: run the model on every N-th frame")
+    detect.add_argument("--max-frames", type=int, default=None, help="videos: stop after N frames")
     detect.set_defaults(run=_detect)
+
     info = sub.add_parser("info", help="version, installed backends, bundled models")
     info.set_defaults(run=_info)
+
+    bench = sub.add_parser("bench", help="quick latency check of the installed backends")
+    bench.add_argument("--runs", type=int, default=20)
+    bench.add_argument("--input-size", type=_input_size, default=640)
+    bench.add_argument("--threads", type=int, default=None)
+    bench.set_defaults(run=_bench)
     return parser
 
 
@@ -98,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.run(args)
-    except EdgeSDKError as exc:
+    except (EdgeSDKError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -148,6 +149,20 @@ class FaceDetector:
             scores=cand_scores[keep][nonempty].astype(np.float32),
             landmarks=landmarks[nonempty].astype(np.float32),
         )
+
+    def stream(self, frames: Iterable[object], every: int = 1) -> Iterator[tuple[object, Detections]]:
+        """Yield ``(frame, detections)`` for each frame of an iterable (a video, a camera, a generator).
+
+        ``every=N`` runs the model on every N-th frame only; the frames in between reuse the last detections
+        (cheap tracking-free frame skipping for slow boards).
+        """
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InvalidArgumentError(f"every must be a positive int, got {every!r}")
+        last = Detections.empty()
+        for index, frame in enumerate(frames):
+            if index % every == 0:
+                last = self.detect(frame)
+            yield frame, last
 
     def _self_check(self) -> None:
         """One inference on a blank input at load: the model's outputs must agree with the manifest (anchor count,

@@ -30,7 +30,7 @@ def test_cli_errors_go_to_stderr_with_exit_code(tmp_path):
         [sys.executable, "-m", "edge_sdk", "detect", str(tmp_path / "missing.png"), "--out", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 2 and "cannot read image" in result.stderr
+    assert result.returncode == 2 and "does not exist" in result.stderr
     result = subprocess.run(
         [sys.executable, "-m", "edge_sdk", "detect", "samples/astronaut.png", "--backend", "tensorrtx"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
