@@ -59,6 +59,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=_scale, default=None, metavar="original|N",
                    help="'original' (image's own size, default) or N: letterbox into N x N (e.g. 640)")
     p.add_argument("--score-threshold", type=float, default=0.02, help="detector score threshold (default 0.02)")
+    p.add_argument("--tiles", type=int, default=None, metavar="OVERLAP",
+                   help="SDK only: tiled detection (global pass + native-resolution tiles of --scale) with this overlap")
     p.add_argument("--limit", type=int, default=None, help="evaluate N images evenly spread over the set")
     p.add_argument("--predictions", type=Path, default=None,
                    help="score existing prediction files from this folder instead of running a detector")
@@ -92,7 +94,7 @@ def _make_detector(args: argparse.Namespace):
             log.warning("--model/--precision are ignored by --detector reference")
         return reference_detector(score_threshold=args.score_threshold, input_size=args.scale)
     return sdk_detector(model=args.model, backend=args.backend, precision=args.precision,
-                        input_size=args.scale, score_threshold=args.score_threshold)
+                        input_size=args.scale, score_threshold=args.score_threshold, tile_overlap=args.tiles)
 
 
 def _versions() -> dict[str, str]:
@@ -251,6 +253,11 @@ def run_fddb(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:  # the accuracy report has its own options (evaluation/report.py)
+        from .report import main as report_main
+
+        return report_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
                         format="%(levelname)s %(name)s: %(message)s")

@@ -104,6 +104,7 @@ class SdkDetector:
         precision: str | None = None,
         input_size: int | None = 640,
         score_threshold: float = 0.02,
+        tile_overlap: int | None = None,
     ) -> None:
         from edge_sdk import FaceDetector  # lazy: the evaluation package does not depend on the SDK
 
@@ -116,6 +117,11 @@ class SdkDetector:
         if precision is not None:
             kwargs["precision"] = precision
         self.detector = FaceDetector(**kwargs)
+        if tile_overlap is not None:  # global pass + native-resolution tiles of input_size (edge_sdk.tiling)
+            from edge_sdk.tiling import TiledDetector
+
+            self.detector = TiledDetector(self.detector, overlap=tile_overlap)
+            kwargs["tile_overlap"] = tile_overlap
         self.settings = {"detector": "sdk", **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
 
     def describe(self) -> dict[str, Any]:
@@ -134,9 +140,12 @@ def sdk_detector(
     precision: str | None = None,
     input_size: int | None = 640,
     score_threshold: float = 0.02,
+    tile_overlap: int | None = None,
 ) -> SdkDetector:
-    """Our SDK's detector (see :class:`SdkDetector`); ``precision`` is passed only when given."""
-    return SdkDetector(model=model, backend=backend, precision=precision, input_size=input_size, score_threshold=score_threshold)
+    """Our SDK's detector (see :class:`SdkDetector`); ``precision`` is passed only when given; ``tile_overlap``
+    switches on tiled detection (tiles of ``input_size``)."""
+    return SdkDetector(model=model, backend=backend, precision=precision, input_size=input_size,
+                       score_threshold=score_threshold, tile_overlap=tile_overlap)
 
 
 def describe_detector(detector: Detector) -> dict[str, Any]:
