@@ -16,13 +16,12 @@ from .errors import BackendUnavailableError, InvalidArgumentError, ModelLoadErro
 from .image import DEFAULT_MAX_PIXELS, to_bgr_uint8
 from .manifest import Manifest, ModelFile, load_manifest
 from .models import resolve_model
-from .nms import nms
+from .postprocess import decode_detections
 from .preprocess import Letterbox, make_input
-from .priors import Priors, decode_boxes, decode_landmarks, generate_priors
+from .priors import Priors, generate_priors
 
 log = logging.getLogger(__name__)
 
-PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as in the RetinaFace reference
 _PRIOR_CACHE_SIZE = 16  # distinct input shapes remembered (dynamic models see many sizes; keep memory bounded)
 
 
@@ -93,9 +92,7 @@ class FaceDetector:
 
     def letterbox_for(self, width: int, height: int) -> Letterbox:
         """The letterbox this detector uses for an image of the given size."""
-        if self.input_size is None:
-            return Letterbox.pad_to_multiple(width, height, self.manifest.anchors.max_stride)
-        return Letterbox.fit(width, height, *self.input_size)
+        return Letterbox.for_input_size(width, height, self.input_size, self.manifest.anchors.max_stride)
 
     def preprocess(self, image: object, rgb: bool = False) -> tuple[np.ndarray, Letterbox]:
         bgr = to_bgr_uint8(image, self.max_pixels, rgb=rgb)
@@ -119,36 +116,15 @@ class FaceDetector:
         return self.postprocess(self.run_backend(tensor), box)
 
     def postprocess(self, raw: list[np.ndarray], box: Letterbox) -> Detections:
+        """Raw head tensors of one image → :class:`Detections` in original pixels (see :mod:`edge_sdk.postprocess`)."""
         box_deltas, scores, landmark_deltas = (np.asarray(r)[0] for r in raw)
-        face_scores = scores[:, 1] if scores.ndim == 2 else scores
-        candidates = np.nonzero(face_scores >= self.score_threshold)[0]
-        if len(candidates) == 0:
-            return Detections.empty()
-        if len(candidates) > PRE_NMS_TOP_K:
-            candidates = candidates[np.argpartition(-face_scores[candidates], PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]]
-        priors = self._priors_for(box.canvas_height, box.canvas_width)
-        if len(priors) != len(face_scores):
-            raise ModelLoadError(
-                f"model produced {len(face_scores)} anchors for a {box.canvas_width}x{box.canvas_height} input, "
-                f"the manifest's anchor config implies {len(priors)}: manifest and model disagree"
+        try:
+            return decode_detections(
+                box_deltas, scores, landmark_deltas, self._priors_for(box.canvas_height, box.canvas_width), box,
+                self.score_threshold, self.nms_threshold, self.manifest.anchors.variances, self.max_faces,
             )
-        centers, sizes = priors.centers[candidates], priors.sizes[candidates]
-        variances = self.manifest.anchors.variances
-        boxes = decode_boxes(box_deltas[candidates], centers, sizes, variances)
-        landmarks = decode_landmarks(landmark_deltas[candidates], centers, sizes, variances)
-        cand_scores = face_scores[candidates]
-
-        keep = nms(boxes, cand_scores, self.nms_threshold, self.max_faces)
-        boxes = box.boxes_to_original(boxes[keep])
-        landmarks = box.to_original(landmarks[keep])
-        np.clip(boxes[:, 0::2], 0, box.src_width, out=boxes[:, 0::2])
-        np.clip(boxes[:, 1::2], 0, box.src_height, out=boxes[:, 1::2])
-        nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        return Detections(
-            boxes=boxes[nonempty].astype(np.float32),
-            scores=cand_scores[keep][nonempty].astype(np.float32),
-            landmarks=landmarks[nonempty].astype(np.float32),
-        )
+        except ValueError as exc:
+            raise ModelLoadError(f"model output does not match the manifest's anchor config: {exc}") from exc
 
     def stream(self, frames: Iterable[object], every: int = 1) -> Iterator[tuple[object, Detections]]:
         """Yield ``(frame, detections)`` for each frame of an iterable (a video, a camera, a generator).

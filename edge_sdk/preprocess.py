@@ -48,6 +48,13 @@ class Letterbox:
         canvas_h = math.ceil(src_height / multiple) * multiple
         return cls(src_width, src_height, src_width, src_height, canvas_w, canvas_h)
 
+    @classmethod
+    def for_input_size(cls, src_width: int, src_height: int, input_size: tuple[int, int] | None, multiple: int) -> "Letterbox":
+        """The runtime's rule: fit into ``input_size`` (width, height), or None → own size padded to ``multiple``."""
+        if input_size is None:
+            return cls.pad_to_multiple(src_width, src_height, multiple)
+        return cls.fit(src_width, src_height, *input_size)
+
     def to_canvas(self, points: np.ndarray) -> np.ndarray:
         """Original-pixel coordinates (..., 2) → canvas coordinates."""
         return points * np.array([self.scale_x, self.scale_y], dtype=np.float32)

@@ -86,7 +86,7 @@ def test_tampered_or_missing_model_is_rejected(tmp_path):
     data[len(data) // 2] ^= 0xFF
     onnx_file.write_bytes(bytes(data))
     with pytest.raises(ModelLoadError, match="checksum"):
-        FaceDetector(model=model_dir)
+        FaceDetector(model=model_dir, backend="onnxruntime")
     with pytest.raises(ModelLoadError, match="not found"):
         FaceDetector(model=tmp_path / "nope")
     (model_dir / "manifest.json").write_text("{not json")

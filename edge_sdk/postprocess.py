@@ -1,0 +1,52 @@
+"""Raw head tensors → faces in original pixels: score filter, top-k, decode only the survivors, NMS, undo the
+letterbox, clip. Shared by :class:`edge_sdk.FaceDetector` and the training-time evaluator (one definition)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .detections import Detections
+from .nms import nms
+from .preprocess import Letterbox
+from .priors import Priors, decode_boxes, decode_landmarks
+
+PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as in the RetinaFace reference
+
+
+def decode_detections(
+    box_deltas: np.ndarray,
+    scores: np.ndarray,
+    landmark_deltas: np.ndarray,
+    priors: Priors,
+    letterbox: Letterbox,
+    score_threshold: float,
+    nms_threshold: float,
+    variances: tuple[float, float] = (0.1, 0.2),
+    max_faces: int | None = None,
+) -> Detections:
+    """One image's heads: ``box_deltas`` (P,4), ``scores`` (P,2) softmax or (P,) face probability,
+    ``landmark_deltas`` (P,2K); ``priors`` for the letterbox canvas."""
+    face_scores = scores[:, 1] if scores.ndim == 2 else scores
+    if len(priors) != len(face_scores):
+        raise ValueError(f"{len(face_scores)} anchors in the model output, {len(priors)} priors for the canvas")
+    candidates = np.nonzero(face_scores >= score_threshold)[0]
+    if len(candidates) == 0:
+        return Detections.empty()
+    if len(candidates) > PRE_NMS_TOP_K:
+        candidates = candidates[np.argpartition(-face_scores[candidates], PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]]
+    centers, sizes = priors.centers[candidates], priors.sizes[candidates]
+    boxes = decode_boxes(box_deltas[candidates], centers, sizes, variances)
+    landmarks = decode_landmarks(landmark_deltas[candidates], centers, sizes, variances)
+    cand_scores = face_scores[candidates]
+
+    keep = nms(boxes, cand_scores, nms_threshold, max_faces)
+    boxes = letterbox.boxes_to_original(boxes[keep])
+    landmarks = letterbox.to_original(landmarks[keep])
+    np.clip(boxes[:, 0::2], 0, letterbox.src_width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0, letterbox.src_height, out=boxes[:, 1::2])
+    nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return Detections(
+        boxes=boxes[nonempty].astype(np.float32),
+        scores=cand_scores[keep][nonempty].astype(np.float32),
+        landmarks=landmarks[nonempty].astype(np.float32),
+    )
