@@ -184,6 +184,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_service_detector_options(parser: argparse.ArgumentParser) -> None:
+    """Detector options of the long-running integrations (``serve``, ``mqtt``)."""
+    parser.add_argument("--model", default=None, help="bundled model name, model directory or file (default: bundled)")
+    parser.add_argument("--backend", default="auto", help=f"auto or one of {', '.join(BACKENDS)}")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--input-size", type=_input_size, default=640, help="640, 640x480 or 'original'")
+    parser.add_argument("--score-threshold", type=float, default=0.5)
+    parser.add_argument("--nms-threshold", type=float, default=0.4)
+    parser.add_argument("--max-faces", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest encoded image accepted")
+    parser.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image (width x height) accepted")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .integrations import require_extra
+
+    require_extra("serve", "edge-sdk serve")
+    from .integrations.http_service import run_from_args  # FastAPI/uvicorn only when asked for
+
+    return run_from_args(args)
+
+
+def _mqtt(args: argparse.Namespace) -> int:
+    from .integrations import require_extra
+
+    require_extra("mqtt", "edge-sdk mqtt")
+    from .integrations.mqtt_bridge import run_from_args  # paho-mqtt only when asked for
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-sdk", description="Edge face detection.")
     parser.add_argument("--version", action="version", version=f"edge-sdk {__version__}")
@@ -213,6 +245,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--input-size", type=_input_size, default=640)
     bench.add_argument("--threads", type=int, default=None)
     bench.set_defaults(run=_bench)
+
+    serve = sub.add_parser("serve", help="HTTP detection service (POST /detect, /health, /metrics); extra [serve]")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--concurrency", type=int, default=2, help="requests processed at once")
+    serve.add_argument("--max-queue", type=int, default=32, help="requests waiting beyond --concurrency before 503")
+    _add_service_detector_options(serve)
+    serve.set_defaults(run=_serve)
+
+    mqtt = sub.add_parser("mqtt", help="MQTT bridge: JPEG/PNG frames in, detection JSON out; extra [mqtt]")
+    mqtt.add_argument("--broker", default="127.0.0.1:1883", help="host:port of the MQTT broker")
+    mqtt.add_argument("--subscribe", action="append", default=None, help="topic filter (repeatable; default frames/#)")
+    mqtt.add_argument("--result-prefix", default="faces", help="results go to PREFIX/<frame topic>")
+    mqtt.add_argument("--error-topic", default="edge-sdk/errors", help="where bad frames are reported")
+    mqtt.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
+    mqtt.add_argument("--client-id", default="", help="MQTT client id (default: assigned by the broker)")
+    mqtt.add_argument("--username", default=None, help="broker user (password from $MQTT_PASSWORD)")
+    mqtt.add_argument("--tls-ca", default=None, help="CA file: connect with TLS")
+    mqtt.add_argument("--workers", type=int, default=1, help="frames processed at once")
+    mqtt.add_argument("--queue-size", type=int, default=8, help="frames waiting beyond that before they are dropped")
+    _add_service_detector_options(mqtt)
+    mqtt.set_defaults(run=_mqtt)
     return parser
 
 

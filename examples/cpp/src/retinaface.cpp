@@ -1,0 +1,374 @@
+#include "retinaface.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+#include "mini_json.hpp"
+
+namespace edge_sdk {
+
+namespace {
+constexpr size_t kPreNmsTopK = 5000;  // candidates kept (by score) before NMS
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot open " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// A number as Python's round(v, digits) prints it: fixed digits, trailing zeros trimmed, at least one decimal.
+std::string fmt(double v, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    std::string s(buf);
+    while (s.size() > 1 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+    if (s == "-0.0") s = "0.0";
+    return s;
+}
+}  // namespace
+
+Manifest Manifest::load(const std::string& directory) {
+    const mini_json::Value root = mini_json::parse(read_file(directory + "/manifest.json"));
+    if (root["schema_version"].num() != 1) throw std::runtime_error("unsupported manifest schema_version");
+    Manifest m;
+    m.name = root["name"].str();
+    m.directory = directory;
+    const auto& input = root["input"];
+    m.channel_order = input["channel_order"].str();
+    for (int c = 0; c < 3; ++c) {
+        m.mean[c] = static_cast<float>(input["mean"][c].num());
+        m.std[c] = static_cast<float>(input["std"][c].num());
+    }
+    const auto& anchors = root["anchors"];
+    for (size_t i = 0; i < anchors["strides"].size(); ++i) {
+        m.strides.push_back(static_cast<int>(anchors["strides"][i].num()));
+        std::vector<int> sizes;
+        const auto& level = anchors["min_sizes"][i];
+        for (size_t j = 0; j < level.size(); ++j) sizes.push_back(static_cast<int>(level[j].num()));
+        m.min_sizes.push_back(sizes);
+    }
+    m.variance_center = static_cast<float>(anchors["variances"][0].num());
+    m.variance_size = static_cast<float>(anchors["variances"][1].num());
+    if (anchors.has("num_landmarks")) m.num_landmarks = static_cast<int>(anchors["num_landmarks"].num());
+    const auto& names = root["outputs"]["names"];
+    m.output_names = {names["boxes"].str(), names["scores"].str(), names["landmarks"].str()};
+    for (size_t i = 0; i < root["landmark_order"].size(); ++i) m.landmark_order.push_back(root["landmark_order"][i].str());
+    for (size_t i = 0; i < root["files"].size(); ++i) {
+        const auto& f = root["files"][i];
+        ModelEntry e;
+        e.path = f["path"].str();
+        e.format = f["format"].str();
+        e.precision = f["precision"].str();
+        if (!f["input_size"].is_null()) {
+            e.width = static_cast<int>(f["input_size"][0].num());
+            e.height = static_cast<int>(f["input_size"][1].num());
+        }
+        m.files.push_back(e);
+    }
+    return m;
+}
+
+const ModelEntry& Manifest::select(int width, int height, const std::string& precision) const {
+    for (const bool dynamic : {false, true}) {
+        for (const char* format : {"openvino", "onnx"}) {  // the formats OpenVINO reads natively, IR first
+            for (const auto& f : files) {
+                const bool shape_ok = dynamic ? (f.width == 0) : (f.width == width && f.height == height && width > 0);
+                if (f.format == format && f.precision == precision && shape_ok) return f;
+            }
+        }
+    }
+    throw std::runtime_error("no " + precision + " OpenVINO/ONNX file for that input size in " + directory);
+}
+
+Letterbox Letterbox::fit(int src_w, int src_h, int canvas_w, int canvas_h) {
+    const double scale = std::min(static_cast<double>(canvas_w) / src_w, static_cast<double>(canvas_h) / src_h);
+    // Python's round(): half to even, which nearbyint does in the default rounding mode
+    const int rw = std::min(canvas_w, std::max(1, static_cast<int>(std::nearbyint(src_w * scale))));
+    const int rh = std::min(canvas_h, std::max(1, static_cast<int>(std::nearbyint(src_h * scale))));
+    return {src_w, src_h, rw, rh, canvas_w, canvas_h};
+}
+
+Letterbox Letterbox::pad_to_multiple(int src_w, int src_h, int multiple) {
+    const int cw = (src_w + multiple - 1) / multiple * multiple;
+    const int ch = (src_h + multiple - 1) / multiple * multiple;
+    return {src_w, src_h, src_w, src_h, cw, ch};
+}
+
+// --- resizing, as OpenCV does it --------------------------------------------------------------------------------
+namespace {
+struct AreaTap {
+    int dst, src;
+    float weight;
+};
+
+// OpenCV's computeResizeAreaTab: each destination pixel averages the source span it covers, partial pixels weighted.
+std::vector<AreaTap> area_taps(int ssize, int dsize, double scale) {
+    std::vector<AreaTap> taps;
+    for (int dx = 0; dx < dsize; ++dx) {
+        const double fsx1 = dx * scale, fsx2 = fsx1 + scale;
+        const double cell = std::min(scale, ssize - fsx1);
+        int sx1 = static_cast<int>(std::ceil(fsx1)), sx2 = static_cast<int>(std::floor(fsx2));
+        sx2 = std::min(sx2, ssize - 1);
+        sx1 = std::min(sx1, sx2);
+        if (sx1 - fsx1 > 1e-3) taps.push_back({dx, sx1 - 1, static_cast<float>((sx1 - fsx1) / cell)});
+        for (int sx = sx1; sx < sx2; ++sx) taps.push_back({dx, sx, static_cast<float>(1.0 / cell)});
+        if (fsx2 - sx2 > 1e-3) taps.push_back({dx, sx2, static_cast<float>(std::min(std::min(fsx2 - sx2, 1.0), cell) / cell)});
+    }
+    return taps;
+}
+
+uint8_t saturate(float v) { return static_cast<uint8_t>(std::min(255L, std::max(0L, std::lrint(v)))); }
+}  // namespace
+
+std::vector<uint8_t> resize_area(const ImageBGR& src, int dst_w, int dst_h) {
+    const auto xtaps = area_taps(src.width, dst_w, static_cast<double>(src.width) / dst_w);
+    const auto ytaps = area_taps(src.height, dst_h, static_cast<double>(src.height) / dst_h);
+    // horizontal pass per source row (float), then vertical accumulation, rounding once at the end
+    std::vector<float> rows(static_cast<size_t>(src.height) * dst_w * 3, 0.f);
+    for (int y = 0; y < src.height; ++y) {
+        const uint8_t* in = &src.pixels[static_cast<size_t>(y) * src.width * 3];
+        float* out = &rows[static_cast<size_t>(y) * dst_w * 3];
+        for (const auto& t : xtaps)
+            for (int c = 0; c < 3; ++c) out[t.dst * 3 + c] += in[t.src * 3 + c] * t.weight;
+    }
+    std::vector<float> acc(static_cast<size_t>(dst_h) * dst_w * 3, 0.f);
+    for (const auto& t : ytaps) {
+        const float* in = &rows[static_cast<size_t>(t.src) * dst_w * 3];
+        float* out = &acc[static_cast<size_t>(t.dst) * dst_w * 3];
+        for (int i = 0; i < dst_w * 3; ++i) out[i] += in[i] * t.weight;
+    }
+    std::vector<uint8_t> dst(acc.size());
+    std::transform(acc.begin(), acc.end(), dst.begin(), saturate);
+    return dst;
+}
+
+std::vector<uint8_t> resize_linear(const ImageBGR& src, int dst_w, int dst_h) {
+    auto axis = [](int ssize, int dsize) {  // half-pixel centres, clamped at the borders (OpenCV INTER_LINEAR)
+        std::vector<std::pair<int, float>> tab(dsize);
+        const double scale = static_cast<double>(ssize) / dsize;
+        for (int d = 0; d < dsize; ++d) {
+            double s = (d + 0.5) * scale - 0.5;
+            int s0 = static_cast<int>(std::floor(s));
+            float f = static_cast<float>(s - s0);
+            if (s0 < 0) { s0 = 0; f = 0.f; }
+            if (s0 >= ssize - 1) { s0 = ssize - 1; f = 0.f; }
+            tab[d] = {s0, f};
+        }
+        return tab;
+    };
+    const auto xt = axis(src.width, dst_w), yt = axis(src.height, dst_h);
+    std::vector<uint8_t> dst(static_cast<size_t>(dst_w) * dst_h * 3);
+    for (int y = 0; y < dst_h; ++y) {
+        const int y0 = yt[y].first, y1 = std::min(y0 + 1, src.height - 1);
+        const float fy = yt[y].second;
+        for (int x = 0; x < dst_w; ++x) {
+            const int x0 = xt[x].first, x1 = std::min(x0 + 1, src.width - 1);
+            const float fx = xt[x].second;
+            for (int c = 0; c < 3; ++c) {
+                auto px = [&](int yy, int xx) {
+                    return static_cast<float>(src.pixels[(static_cast<size_t>(yy) * src.width + xx) * 3 + c]);
+                };
+                const float top = px(y0, x0) * (1 - fx) + px(y0, x1) * fx;
+                const float bottom = px(y1, x0) * (1 - fx) + px(y1, x1) * fx;
+                dst[(static_cast<size_t>(y) * dst_w + x) * 3 + c] = saturate(top * (1 - fy) + bottom * fy);
+            }
+        }
+    }
+    return dst;
+}
+
+// --- NMS ----------------------------------------------------------------------------------------------------------
+std::vector<size_t> nms(const std::vector<std::array<float, 4>>& boxes, const std::vector<float>& scores, float threshold) {
+    std::vector<size_t> order(boxes.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+    auto area = [](const std::array<float, 4>& b) { return std::max(0.f, b[2] - b[0]) * std::max(0.f, b[3] - b[1]); };
+    std::vector<size_t> kept;
+    std::vector<bool> removed(boxes.size(), false);
+    for (size_t i = 0; i < order.size(); ++i) {
+        const size_t a = order[i];
+        if (removed[a]) continue;
+        kept.push_back(a);
+        for (size_t j = i + 1; j < order.size(); ++j) {
+            const size_t b = order[j];
+            if (removed[b]) continue;
+            const float iw = std::min(boxes[a][2], boxes[b][2]) - std::max(boxes[a][0], boxes[b][0]);
+            const float ih = std::min(boxes[a][3], boxes[b][3]) - std::max(boxes[a][1], boxes[b][1]);
+            const float inter = std::max(iw, 0.f) * std::max(ih, 0.f);
+            const float uni = std::max(area(boxes[a]) + area(boxes[b]) - inter, 1e-12f);
+            if (inter / uni > threshold) removed[b] = true;
+        }
+    }
+    return kept;
+}
+
+// --- detector -------------------------------------------------------------------------------------------------------
+Detector::Detector(const std::string& model_dir, const Options& options)
+    : manifest_(Manifest::load(model_dir)), options_(options) {
+    if (!options.file.empty()) {
+        for (const auto& f : manifest_.files)
+            if (f.path == options.file) entry_ = &f;
+        if (entry_ == nullptr) throw std::runtime_error(options.file + " is not listed in the manifest");
+    } else {
+        entry_ = &manifest_.select(options.input_width, options.input_height, options.precision);
+    }
+    if (entry_->width > 0 && (entry_->width != options.input_width || entry_->height != options.input_height))
+        throw std::runtime_error(entry_->path + " has a fixed input size that differs from the one asked for");
+    auto model = core_.read_model(model_dir + "/" + entry_->path);
+    ov::AnyMap config{ov::hint::inference_precision(ov::element::f32)};  // the CPU plugin defaults to bf16 where it can
+    if (options.threads > 0) config.emplace(ov::inference_num_threads(options.threads));
+    compiled_ = core_.compile_model(model, options.device, config);
+    request_ = compiled_.create_infer_request();
+    // outputs by the manifest's names, else by their last dimension (4 boxes, 2 scores, 2K landmarks)
+    const std::array<size_t, 3> last_dims{4, 2, static_cast<size_t>(2 * manifest_.num_landmarks)};
+    for (int role = 0; role < 3; ++role) {
+        bool found = false;
+        for (const auto& out : compiled_.outputs()) {
+            if (out.get_names().count(manifest_.output_names[role])) { outputs_[role] = out; found = true; }
+        }
+        for (const auto& out : compiled_.outputs()) {
+            if (!found && out.get_partial_shape().rank().get_length() == 3 && out.get_partial_shape()[2].is_static() &&
+                static_cast<size_t>(out.get_partial_shape()[2].get_length()) == last_dims[role]) {
+                outputs_[role] = out;
+                found = true;
+            }
+        }
+        if (!found) throw std::runtime_error("model output '" + manifest_.output_names[role] + "' not found");
+    }
+}
+
+void Detector::make_priors(int canvas_w, int canvas_h) {
+    if (canvas_w == prior_w_ && canvas_h == prior_h_) return;
+    prior_centers_.clear();
+    prior_sizes_.clear();
+    // for each level, each feature-map cell (row-major: y, then x), each min size of the level
+    for (size_t level = 0; level < manifest_.strides.size(); ++level) {
+        const int stride = manifest_.strides[level];
+        const int rows = (canvas_h + stride - 1) / stride, cols = (canvas_w + stride - 1) / stride;
+        for (int y = 0; y < rows; ++y)
+            for (int x = 0; x < cols; ++x)
+                for (int size : manifest_.min_sizes[level]) {
+                    prior_centers_.push_back({(x + 0.5f) * stride, (y + 0.5f) * stride});
+                    prior_sizes_.push_back({static_cast<float>(size), static_cast<float>(size)});
+                }
+    }
+    prior_w_ = canvas_w;
+    prior_h_ = canvas_h;
+}
+
+void Detector::make_input(const ImageBGR& image, const Letterbox& box) {
+    std::vector<uint8_t> resized;
+    const uint8_t* pixels = image.pixels.data();
+    if (box.resized_width != box.src_width || box.resized_height != box.src_height) {
+        resized = box.scale_x() < 1 ? resize_area(image, box.resized_width, box.resized_height)
+                                    : resize_linear(image, box.resized_width, box.resized_height);
+        pixels = resized.data();
+    }
+    const size_t plane = static_cast<size_t>(box.canvas_width) * box.canvas_height;
+    input_.assign(3 * plane, 0.f);  // padding is the mean, i.e. exactly 0 after normalization
+    const bool rgb = manifest_.channel_order == "RGB";
+    for (int c = 0; c < 3; ++c) {
+        const int source_channel = rgb ? 2 - c : c;  // pixels are BGR
+        const float mean = manifest_.mean[c], inv_std = 1.f / manifest_.std[c];
+        float* out = &input_[c * plane];
+        for (int y = 0; y < box.resized_height; ++y)
+            for (int x = 0; x < box.resized_width; ++x)
+                out[static_cast<size_t>(y) * box.canvas_width + x] =
+                    (pixels[(static_cast<size_t>(y) * box.resized_width + x) * 3 + source_channel] - mean) * inv_std;
+    }
+}
+
+std::vector<Face> Detector::detect(const ImageBGR& image) {
+    const int max_stride = *std::max_element(manifest_.strides.begin(), manifest_.strides.end());
+    const Letterbox box = options_.input_width > 0
+                              ? Letterbox::fit(image.width, image.height, options_.input_width, options_.input_height)
+                              : Letterbox::pad_to_multiple(image.width, image.height, max_stride);
+    make_input(image, box);
+    const ov::Shape shape{1, 3, static_cast<size_t>(box.canvas_height), static_cast<size_t>(box.canvas_width)};
+    ov::Tensor tensor(ov::element::f32, shape, input_.data());  // wraps input_, no copy
+    request_.set_input_tensor(tensor);
+    request_.infer();
+    const ov::Tensor deltas = request_.get_tensor(outputs_[0]);
+    const ov::Tensor scores = request_.get_tensor(outputs_[1]);
+    const ov::Tensor marks = request_.get_tensor(outputs_[2]);
+    make_priors(box.canvas_width, box.canvas_height);
+    const size_t count = prior_centers_.size();
+    const size_t k = static_cast<size_t>(manifest_.num_landmarks);
+    if (scores.get_shape()[1] != count) throw std::runtime_error("model and manifest disagree on the anchor count");
+    const float* d = deltas.data<const float>();
+    const float* s = scores.data<const float>();
+    const float* l = marks.data<const float>();
+
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < count; ++i)
+        if (s[i * 2 + 1] >= options_.score_threshold) candidates.push_back(i);  // column 1 = face probability
+    if (candidates.size() > kPreNmsTopK) {
+        std::nth_element(candidates.begin(), candidates.begin() + kPreNmsTopK, candidates.end(),
+                         [&](size_t a, size_t b) { return s[a * 2 + 1] > s[b * 2 + 1]; });
+        candidates.resize(kPreNmsTopK);
+        std::sort(candidates.begin(), candidates.end());
+    }
+    const float vc = manifest_.variance_center, vs = manifest_.variance_size;
+    std::vector<std::array<float, 4>> boxes;
+    std::vector<float> cand_scores;
+    for (size_t i : candidates) {
+        const auto& c = prior_centers_[i];
+        const auto& z = prior_sizes_[i];
+        const float cx = c[0] + d[i * 4 + 0] * vc * z[0], cy = c[1] + d[i * 4 + 1] * vc * z[1];
+        const float w = z[0] * std::exp(d[i * 4 + 2] * vs), h = z[1] * std::exp(d[i * 4 + 3] * vs);
+        boxes.push_back({cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2});
+        cand_scores.push_back(s[i * 2 + 1]);
+    }
+    const float sx = box.scale_x(), sy = box.scale_y();
+    std::vector<Face> faces;
+    for (size_t j : nms(boxes, cand_scores, options_.nms_threshold)) {
+        const size_t i = candidates[j];
+        Face face;
+        face.box = {std::clamp(boxes[j][0] / sx, 0.f, static_cast<float>(image.width)),
+                    std::clamp(boxes[j][1] / sy, 0.f, static_cast<float>(image.height)),
+                    std::clamp(boxes[j][2] / sx, 0.f, static_cast<float>(image.width)),
+                    std::clamp(boxes[j][3] / sy, 0.f, static_cast<float>(image.height))};
+        if (face.box[2] <= face.box[0] || face.box[3] <= face.box[1]) continue;
+        face.score = cand_scores[j];
+        for (size_t p = 0; p < k; ++p) {
+            const auto& c = prior_centers_[i];
+            const auto& z = prior_sizes_[i];
+            face.landmarks.push_back({(c[0] + l[i * 2 * k + 2 * p] * vc * z[0]) / sx,
+                                      (c[1] + l[i * 2 * k + 2 * p + 1] * vc * z[1]) / sy});
+        }
+        faces.push_back(face);
+    }
+    return faces;
+}
+
+std::string to_json(const std::string& image_name, const ImageBGR& image, const Detector& detector,
+                    const std::vector<Face>& faces, double latency_ms) {
+    using mini_json::quote;
+    std::ostringstream out;
+    out << "{\"image\":" << quote(image_name) << ",\"width\":" << image.width << ",\"height\":" << image.height
+        << ",\"model_file\":" << quote(detector.model_file().path) << ",\"model\":" << quote(detector.manifest().name)
+        << ",\"backend\":\"openvino-cpp\",\"latency_ms\":" << fmt(latency_ms, 2) << ",\"faces\":[";
+    for (size_t i = 0; i < faces.size(); ++i) {
+        const Face& f = faces[i];
+        out << (i ? "," : "") << "{\"box\":[" << fmt(f.box[0], 2) << "," << fmt(f.box[1], 2) << "," << fmt(f.box[2], 2)
+            << "," << fmt(f.box[3], 2) << "],\"score\":" << fmt(f.score, 5) << ",\"landmarks\":{";
+        for (size_t p = 0; p < f.landmarks.size(); ++p) {
+            const auto& names = detector.manifest().landmark_order;
+            const std::string name = p < names.size() ? names[p] : "point" + std::to_string(p);
+            out << (p ? "," : "") << quote(name) << ":[" << fmt(f.landmarks[p][0], 2) << ","
+                << fmt(f.landmarks[p][1], 2) << "]";
+        }
+        out << "}}";
+    }
+    out << "]}";
+    return out.str();
+}
+
+}  // namespace edge_sdk
