@@ -4,7 +4,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-EXTRAS := onnx,export,eval,dev
+# Everything the test suite exercises (a device installs only its backend's extra, see README).
+EXTRAS := onnx,openvino,tflite,export,train,quantize,eval,serve,mqtt,ray,dev
 
 .PHONY: demo test test-all install clean
 

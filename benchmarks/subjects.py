@@ -1,0 +1,163 @@
+"""What is benchmarked: a :class:`SubjectSpec` (plain data: detector, backend, precision, device, size, threads, purpose)
+and the :class:`Subject` built from it, which latency and accuracy drive through one interface:
+
+* ``activate()`` — apply process-wide settings (OpenCV / OpenMP / torch threads) before a block of calls;
+* ``detect(image) -> int`` — the call a user makes (our ``FaceDetector.detect``, a peer's public API), faces found;
+* ``staged(image) -> (preprocess, inference, postprocess) seconds`` — the same work split in three, where the
+  detector's code allows it (ours, the reference RetinaFace), else None;
+* ``__call__(image) -> (boxes xyxy, scores)`` — :class:`evaluation.Detector`, for accuracy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Generic device names (CLI) → the name each of our backends understands.
+DEVICE_NAMES: dict[str, dict[str, str]] = {
+    "onnxruntime": {"cpu": "cpu", "cuda": "cuda", "tensorrt": "tensorrt"},
+    "openvino": {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"},
+    "tflite": {"cpu": "CPU"},
+}
+# Score thresholds: latency runs at each detector's operating point; accuracy needs low-scoring boxes to trace
+# the precision/recall curve (as the WIDER FACE protocol expects).
+OURS_THRESHOLD = {"latency": 0.5, "accuracy": 0.02}
+
+
+def all_threads() -> int:
+    """The "all" thread count: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def size_label(size: int | None) -> str:
+    return "original" if size is None else str(size)
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """One configuration to measure. ``size``: letterbox side, None for the image's own size (or, for peers with a
+    fixed network input, their native size: see the peer's description)."""
+
+    detector: str  # "ours" or a peer name (benchmarks.peers.PEERS)
+    size: int | None
+    threads: int | None
+    backend: str | None = None  # ours only
+    precision: str | None = None  # ours only
+    device: str = "cpu"
+    model: str | None = None  # ours only: bundled name, directory or file (None: bundled default)
+    purpose: str = "latency"  # "latency" (operating thresholds) or "accuracy" (low thresholds)
+
+    @property
+    def key(self) -> str:
+        parts = [self.detector]
+        if self.backend:
+            parts += [self.backend, self.precision or "fp32"]
+        parts += [self.device, size_label(self.size), f"t{self.threads or 'default'}"]
+        return "/".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubjectSpec:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+class Subject(Protocol):
+    spec: SubjectSpec
+    info: dict[str, Any]
+
+    def activate(self) -> None: ...
+
+    def detect(self, image: np.ndarray) -> int: ...
+
+    def staged(self, image: np.ndarray) -> tuple[float, float, float] | None: ...
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def set_opencv_threads(threads: int | None) -> None:
+    """OpenCV's own thread pool (resize, colour conversion, cascades) follows the subject's thread count."""
+    import cv2
+
+    cv2.setNumThreads(int(threads) if threads else -1)
+
+
+class SkipSubject(Exception):
+    """A configuration that cannot run here (no model file, runtime or device missing); the message says why."""
+
+
+@dataclass
+class OursSubject:
+    """``edge_sdk.FaceDetector`` with one backend, precision, device, input size and thread count."""
+
+    spec: SubjectSpec
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from edge_sdk import EdgeSDKError, FaceDetector
+
+        backend = self.spec.backend or "auto"
+        names = DEVICE_NAMES.get(backend, {"cpu": "cpu"})
+        if self.spec.device.lower() not in names:
+            raise SkipSubject(f"backend {backend} has no device {self.spec.device!r} (it runs on {sorted(names)})")
+        device = names[self.spec.device.lower()]
+        try:
+            self.detector = FaceDetector(
+                model=self.spec.model,
+                backend=backend,
+                input_size=self.spec.size,
+                score_threshold=OURS_THRESHOLD[self.spec.purpose],
+                threads=self.spec.threads,
+                precision=self.spec.precision or "fp32",
+                device=None if device.lower() == "cpu" else device,
+            )
+        except EdgeSDKError as exc:
+            raise SkipSubject(f"{type(exc).__name__}: {exc}") from exc
+        file = self.detector.model_file
+        self.info = {
+            "label": f"ours ({self.detector.backend_name})",
+            "model_file": file.path.name,
+            "model_bytes": sum(p.stat().st_size for p in (file.path, *file.extra_files)),
+            "model_input": "dynamic" if file.dynamic else f"{file.input_size[0]}x{file.input_size[1]}",
+            "runtime": self.detector.backend.describe(),
+            "score_threshold": self.detector.score_threshold,
+            "breakdown": True,
+        }
+
+    def activate(self) -> None:
+        set_opencv_threads(self.spec.threads)
+
+    def detect(self, image: np.ndarray) -> int:
+        return len(self.detector.detect(image))
+
+    def staged(self, image: np.ndarray) -> tuple[float, float, float]:
+        """``detect()`` as its three calls: letterbox + normalise, the bare backend call, decode + NMS."""
+        t0 = time.perf_counter()
+        tensor, box = self.detector.preprocess(image)
+        t1 = time.perf_counter()
+        raw = self.detector.run_backend(tensor)
+        t2 = time.perf_counter()
+        self.detector.postprocess(raw, box)
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        faces = self.detector.detect(image)
+        return np.asarray(faces.boxes, np.float32).reshape(-1, 4), np.asarray(faces.scores, np.float32).reshape(-1)
+
+
+def build_subject(spec: SubjectSpec) -> Subject:
+    """The runnable subject for ``spec``; raises :class:`SkipSubject` (with the reason) when it cannot run here."""
+    if spec.detector == "ours":
+        return OursSubject(spec)
+    from .peers import build_peer
+
+    return build_peer(spec)

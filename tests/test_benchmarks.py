@@ -1,0 +1,148 @@
+"""The benchmark harness: a CLI smoke run on real images (2 images, 2 timed runs, one backend, one peer) validated
+against the JSON schema, plus the pieces that need no data. No test asserts anything about timings."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.accuracy import spread
+from benchmarks.latency import ours_plan, stats_ms
+from benchmarks.report import compute_ratios
+from benchmarks.schema import SCHEMA
+from benchmarks.subjects import SubjectSpec
+
+from .conftest import REPO_ROOT, require
+
+
+@pytest.fixture(scope="module")
+def smoke(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """``python -m benchmarks all`` at the smallest useful scale; returns the report and the output folder."""
+    require("onnxruntime", "the smoke run times the onnxruntime backend")
+    require("scipy", "the accuracy part reads the WIDER FACE .mat ground truth")
+    require("matplotlib", "the report draws PNG plots")
+    require("tqdm", "evaluation.run_detector")
+    base = tmp_path_factory.mktemp("bench")
+    command = [
+        sys.executable, "-m", "benchmarks", "all", "--backends", "onnxruntime", "--peers", "haar",
+        "--sizes", "320", "--accuracy-sizes", "320", "--threads", "1", "--images", "2", "--runs", "2", "--warmup", "1",
+        "--limit", "2", "--fddb-limit", "2", "--devices", "cpu,cuda", "--data-root", str(shared_data),
+        "--out", str(base / "out"), "--doc", str(base / "docs" / "BENCHMARKS.md"), "--no-progress",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((base / "out" / "benchmark.json").read_text()), base
+
+
+def test_cli_smoke_report_matches_schema(smoke):
+    jsonschema = require("jsonschema", "validates the benchmark report")
+    report, base = smoke
+    jsonschema.validate(report, SCHEMA)
+    for name in ("benchmark.json", "benchmark.md", "latency_breakdown.png", "latency_vs_hard_ap.png"):
+        assert (base / "out" / name).is_file(), name
+    doc = (base / "docs" / "BENCHMARKS.md").read_text()
+    assert "## Headline" in doc and "Raspberry Pi" in doc and "Jetson" in doc
+    assert (base / "docs" / "benchmarks" / "latency_breakdown.png").is_file()
+
+
+def test_cli_smoke_measures_what_the_issue_asks(smoke):
+    report, _ = smoke
+    latency = report["latency"]
+    assert len(latency["images"]) == 2 and latency["runs"] == 2
+    (ours,) = [r for r in latency["results"] if r["detector"] == "ours"]
+    assert (ours["backend"], ours["input_size"], ours["threads"], ours["device"]) == ("onnxruntime", "320", 1, "cpu")
+    assert ours["detect_ms"]["n"] == 4  # 2 images x 2 timed runs; warm-up not recorded
+    assert set(ours["stages_ms"]) == {"preprocess", "inference", "postprocess"}
+    assert ours["bare_backend_ms"] == ours["stages_ms"]["inference"]
+    assert ours["overhead_ratio"] > 0
+    assert ours["memory"]["process_peak_mb"] is None or ours["memory"]["process_peak_mb"] > 0
+    assert report["machine"]["usable_cores"] >= 1 and report["versions"]["numpy"]
+    # An absent accelerator is reported, not failed.
+    cuda = [s for s in latency["skipped"] if s.get("device") == "cuda" and s.get("detector") == "ours"]
+    assert cuda and "not present" in cuda[0]["reason"]
+    # The one peer either ran or says why not (OpenCV 5 has no cascades).
+    (haar,) = [p for p in report["peers"] if p["name"] == "haar"]
+    assert haar["status"] == "ok" or (haar["status"] == "skipped" and haar["reason"])
+    assert {p["status"] for p in report["peers"] if p["name"] != "haar"} == {"not requested"}
+    # Accuracy: same images for every detector, scored by the evaluation module.
+    acc = [r for r in report["accuracy"]["results"] if r["detector"] == "ours"]
+    assert acc and acc[0]["widerface"]["images"] == 2 and set(acc[0]["widerface"]["ap"]) == {"easy", "medium", "hard"}
+    assert acc[0]["fddb"]["images"] == 2
+    if "int8" not in {f["precision"] for f in report["model"]["files"]}:
+        assert "int8" in report["ratios"]["int8_note"]
+
+
+def test_schema_rejects_a_report_without_figures(smoke):
+    jsonschema = require("jsonschema", "validates the benchmark report")
+    broken = copy.deepcopy(smoke[0])
+    del broken["latency"]["results"][0]["detect_ms"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+# ------------------------------------------------------------------------------------------- no data needed
+
+
+def test_stats_and_spread():
+    s = stats_ms([0.001, 0.002, 0.003, 0.004])
+    assert s["n"] == 4 and s["median"] == pytest.approx(2.5) and s["min"] == pytest.approx(1.0)
+    assert stats_ms([]) is None
+    keys = [f"k{i}" for i in range(10)]
+    assert spread(keys, 3) == ["k0", "k4", "k9"] and spread(keys, None) == keys and spread(keys, 99) == keys
+
+
+def test_int8_files_are_picked_up_when_the_manifest_lists_them(tmp_path):
+    """The harness times every precision the manifest lists: add an int8 entry and it appears in the plan."""
+    from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
+
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED_DIR / DEFAULT_MODEL, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    entry = dict(next(f for f in manifest["files"] if f["format"] == "onnx"))
+    entry["precision"] = "int8"
+    manifest["files"].append(entry)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    devices = [{"runtime": "onnxruntime", "device": "cpu", "present": True, "detail": "test"}]
+    specs, _ = ours_plan(str(model), ["onnxruntime"], None, [640], [1], ["cpu"], devices)
+    assert {s.precision for s in specs} == {"fp32", "int8"}
+
+
+def _row(detector, ms, backend=None, precision=None, size="640", threads=2):
+    return {"detector": detector, "backend": backend, "precision": precision, "device": "cpu", "input_size": size,
+            "threads": threads, "detect_ms": {"median": ms}, "bare_backend_ms": None}
+
+
+def test_ratios_pair_same_size_threads_and_device():
+    rows = [_row("ours", 10.0, "onnxruntime", "fp32"), _row("ours", 5.0, "onnxruntime", "int8"),
+            _row("yunet", 20.0), _row("reference", 12.0), _row("yunet", 99.0, size="320")]
+    ratios = compute_ratios(rows, ["fp32", "int8"])
+    assert ratios["precision_vs_fp32"][0]["speedup"] == pytest.approx(2.0)
+    assert [r["speedup"] for r in ratios["ours_vs_yunet"]] == [pytest.approx(2.0)]
+    assert [r["speedup"] for r in ratios["ours_vs_reference"]] == [pytest.approx(1.2)]
+    assert ratios["int8_note"] is None
+    assert compute_ratios(rows[:1], ["fp32"])["int8_note"]
+
+
+def test_subject_spec_round_trips_through_json():
+    spec = SubjectSpec("ours", None, 2, "openvino", "fp32", "gpu", "some/dir", "accuracy")
+    assert SubjectSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert spec.key == "ours/openvino/fp32/gpu/original/t2"
+
+
+def test_torchvision_shim_nms_matches_greedy_nms():
+    torch = require("torch", "the MTCNN peer's torchvision shim")
+    from benchmarks.shims import _batched_nms
+
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95])
+    idxs = torch.tensor([0, 0, 0, 1])  # the last box is in another group: never suppressed by the first
+    keep = _batched_nms(boxes, scores, idxs, 0.5).tolist()
+    assert keep == [3, 0, 2]
+    assert np.array_equal(_batched_nms(boxes[:0], scores[:0], idxs[:0], 0.5).numpy(), np.zeros(0, np.int64))
