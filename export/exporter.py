@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import logging
 import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -15,29 +19,78 @@ from edge_sdk.manifest import load_manifest
 from training.checkpoint import load_checkpoint
 from training.model import InferenceModel
 
-from .formats import FORMATS
+from .formats import FORMATS, REDUCED_PRECISION_TOLERANCE
 from .manifest_writer import file_entry, write_manifest
 from .onnx_export import OPSET, export_onnx
 from .parity import ParityResult, check_parity
 
 log = logging.getLogger(__name__)
 
-# format → (backend that runs it for the parity check, writer(model, directory, stem, input_size) → entries)
-Writer = Callable[[torch.nn.Module, Path, str, "tuple[int, int] | None"], list[dict]]
+
+@dataclass
+class ExportContext:
+    """What every writer shares in one run: the model, the output directory, and the ONNX file of each input size
+    (exported once, into a scratch directory; the OpenVINO writer converts it)."""
+
+    model: torch.nn.Module
+    directory: Path
+    name: str
+    scratch: Path
+    _onnx: dict[tuple[int, int] | None, Path] = field(default_factory=dict)
+
+    def path(self, fmt: str, input_size: tuple[int, int] | None, precision: str) -> Path:
+        size = "dynamic" if input_size is None else f"{input_size[0]}x{input_size[1]}"
+        suffix = "" if precision == "fp32" else f"_{precision}"
+        return self.directory / f"{self.name}_{size}{suffix}{FORMATS[fmt].suffix}"
+
+    def onnx(self, input_size: tuple[int, int] | None) -> Path:
+        if input_size not in self._onnx:
+            path = self.scratch / f"{len(self._onnx)}.onnx"
+            self._onnx[input_size] = export_onnx(self.model, path, input_size)
+        return self._onnx[input_size]
 
 
-def _write_onnx(model: torch.nn.Module, directory: Path, stem: str, input_size: tuple[int, int] | None) -> list[dict]:
-    path = export_onnx(model, directory / f"{stem}{FORMATS['onnx'].suffix}", input_size)
-    return [file_entry(directory, path, "onnx", "fp32", input_size, exporter=f"torch.onnx dynamo, opset {OPSET}")]
+# writer(context, input size or None for dynamic, precision) → manifest entries of the files it wrote
+Writer = Callable[[ExportContext, "tuple[int, int] | None", str], list[dict]]
 
 
-WRITERS: dict[str, tuple[str, Writer]] = {
-    "onnx": ("onnxruntime", _write_onnx),
-}
+def _write_onnx(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[dict]:
+    path = shutil.copyfile(ctx.onnx(input_size), ctx.path("onnx", input_size, precision))
+    return [file_entry(ctx.directory, path, "onnx", precision, input_size, exporter=f"torch.onnx dynamo, opset {OPSET}")]
 
 
-def _stem(name: str, input_size: tuple[int, int] | None) -> str:
-    return f"{name}_{'dynamic' if input_size is None else f'{input_size[0]}x{input_size[1]}'}"
+def _write_openvino(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[dict]:
+    from .openvino_export import export_openvino, exporter_note
+
+    xml, weights = export_openvino(ctx.onnx(input_size), ctx.path("openvino", input_size, precision), precision)
+    return [file_entry(ctx.directory, xml, "openvino", precision, input_size, extra_files=(weights,),
+                       exporter=exporter_note(precision))]
+
+
+def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[dict]:
+    from .tflite_export import export_tflite, exporter_note
+
+    assert input_size is not None, "tflite is exported at fixed sizes only"
+    path = ctx.path("tflite", input_size, precision)
+    output_names = export_tflite(ctx.model, path, input_size)
+    return [file_entry(ctx.directory, path, "tflite", precision, input_size, output_names=output_names,
+                       exporter=exporter_note())]
+
+
+WRITERS: dict[str, Writer] = {"onnx": _write_onnx, "openvino": _write_openvino, "tflite": _write_tflite}
+
+
+def check_requirements(formats: list[str], precisions: list[str]) -> None:
+    """Fail before any work when a format is unknown, lacks a precision, or its packages are not installed."""
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise ValueError(f"unknown formats {unknown}; known: {sorted(WRITERS)}")
+    for fmt in formats:
+        if not set(precisions) & set(FORMATS[fmt].precisions):
+            raise ValueError(f"format {fmt!r} has none of the precisions {precisions} (it has {FORMATS[fmt].precisions})")
+        missing = [p for p in FORMATS[fmt].needs if importlib.util.find_spec(p) is None]
+        if missing:
+            raise ImportError(f"exporting {fmt!r} needs the packages {missing}: pip install 'edge-sdk[export]'")
 
 
 def export_model(
@@ -49,20 +102,27 @@ def export_model(
     parity_image: Path | None = None,
     tolerance: float = 1e-4,
     command: str = "",
+    precisions: list[str] | None = None,
 ) -> list[ParityResult]:
-    """Write every (format, input size) file into ``out_dir`` with a manifest; raise if any parity check fails."""
-    unknown = [f for f in formats if f not in WRITERS]
-    if unknown:
-        raise ValueError(f"unknown formats {unknown}; known: {sorted(WRITERS)}")
+    """Write every (format, input size, precision) file into ``out_dir`` with a manifest; raise if any parity check
+    fails. Formats skip the sizes and precisions they cannot hold (TFLite: fixed sizes, fp32 only)."""
+    precisions = precisions or ["fp32"]
+    check_requirements(formats, precisions)
     model, meta = load_checkpoint(checkpoint)
     inference = InferenceModel(model).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     entries: list[dict] = []
-    for fmt in formats:
-        for size in input_sizes:
-            if size is None and not FORMATS[fmt].dynamic_shape:
-                continue
-            entries += WRITERS[fmt][1](inference, out_dir, _stem(name, size), size)
+    with tempfile.TemporaryDirectory(prefix="edge_sdk_export_") as scratch:
+        ctx = ExportContext(inference, out_dir, name, Path(scratch))
+        for fmt in formats:
+            spec = FORMATS[fmt]
+            for size in input_sizes:
+                for precision in precisions:
+                    if (size is None and not spec.dynamic_shape) or precision not in spec.precisions:
+                        log.info("%s: no %s %s variant (format cannot hold it), skipped", fmt, precision,
+                                 "dynamic" if size is None else size)
+                        continue
+                    entries += WRITERS[fmt](ctx, size, precision)
     produced_by = {
         "command": command or "python -m export",
         "torch": torch.__version__,
@@ -73,15 +133,16 @@ def export_model(
 
     manifest = load_manifest(out_dir)
     image = cv2.imread(str(parity_image)) if parity_image else None
-    results = []
+    results: list[tuple[ParityResult, float]] = []
     written = {e["path"] for e in entries}
     for model_file in manifest.files:
         if model_file.path.relative_to(out_dir).as_posix() not in written:
             continue
-        result = check_parity(inference, manifest, model_file, WRITERS[model_file.format][0], image)
+        model_file.verify()
+        result = check_parity(inference, manifest, model_file, FORMATS[model_file.format].backend, image)
         log.info(result.line())
-        results.append(result)
-    failed = [r for r in results if r.worst > tolerance]
+        results.append((result, REDUCED_PRECISION_TOLERANCE.get(model_file.precision, tolerance)))
+    failed = [r.line() + f" > {limit:g}" for r, limit in results if r.worst > limit]
     if failed:
-        raise AssertionError("parity check failed:\n" + "\n".join(r.line() for r in failed))
-    return results
+        raise AssertionError("parity check failed:\n" + "\n".join(failed))
+    return [r for r, _ in results]

@@ -14,6 +14,8 @@ from .onnx_export import INPUT_NAME, OUTPUT_NAMES
 
 def file_entry(directory: Path, path: Path, fmt: str, precision: str, input_size: tuple[int, int] | None,
                extra_files: tuple[Path, ...] = (), **details: Any) -> dict[str, Any]:
+    if extra_files:  # multi-file formats (OpenVINO .xml + .bin): every file's checksum is verified at load
+        details = {"extra_sha256": {p.relative_to(directory).as_posix(): sha256_of(p) for p in extra_files}, **details}
     return {
         "path": path.relative_to(directory).as_posix(),
         "format": fmt,

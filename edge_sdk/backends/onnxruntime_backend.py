@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
 from ..manifest import Manifest, ModelFile
-from .base import Backend, import_runtime
+from .base import Backend, OutputInfo, import_runtime
 
 _PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -17,6 +17,7 @@ _PROVIDERS = {
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    thread_safe = True  # InferenceSession.run is documented as safe to call concurrently
 
     def __init__(self, model: ModelFile, manifest: Manifest, threads: int | None = None, device: str | None = None):
         super().__init__(model, manifest, threads, device)
@@ -39,15 +40,16 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:  # onnxruntime raises its own untyped exceptions for bad files
             raise ModelLoadError(f"onnxruntime could not load {model.path.name}: {exc}") from exc
         self.input_name = self.session.get_inputs()[0].name
-        names = manifest.output_names
-        self.output_names = [names["boxes"], names["scores"], names["landmarks"]]
-        present = {o.name for o in self.session.get_outputs()}
-        missing = [n for n in self.output_names if n not in present]
-        if missing:
-            raise ModelLoadError(f"{model.path.name} lacks outputs {missing} named in the manifest (has {sorted(present)})")
+        outputs = self.session.get_outputs()
+        order = self.match_outputs([OutputInfo((o.name,), _shape(o.shape)) for o in outputs])
+        self.output_names = [outputs[i].name for i in order]
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         try:
             return self.session.run(self.output_names, {self.input_name: tensor})
         except Exception as exc:
             raise BackendError(f"onnxruntime failed on input {tensor.shape}: {exc}") from exc
+
+
+def _shape(shape: list[object]) -> tuple[int | None, ...]:
+    return tuple(d if isinstance(d, int) else None for d in shape)  # symbolic dimensions are strings

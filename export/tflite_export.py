@@ -1,0 +1,50 @@
+"""TFLite export with litert-torch (no TensorFlow): fp32, fixed input size, NCHW input like the other formats.
+
+The outputs are returned as a dict so that the TFLite signature names them after their roles; their tensor names
+(``serving_default_boxes_output``, ...) are read back from the file and recorded in the manifest entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+
+from edge_sdk.manifest import OUTPUT_ROLES
+
+from .onnx_export import OUTPUT_NAMES
+
+log = logging.getLogger(__name__)
+
+
+class _NamedOutputs(torch.nn.Module):
+    """The inference model with its three outputs keyed by role (TFLite signature output names)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(OUTPUT_NAMES, self.model(x)))
+
+
+def export_tflite(model: torch.nn.Module, path: Path, input_size: tuple[int, int]) -> dict[str, str]:
+    """Write ``model`` at the fixed ``input_size`` (width, height) to ``path``; returns role → output tensor name."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its progress lines go to the console, not logging
+    import litert_torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    width, height = input_size
+    converted = litert_torch.convert(_NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),))
+    converted.export(str(path))
+    details = Interpreter(model_path=str(path)).get_signature_runner().get_output_details()
+    names = {role: str(details[key]["name"]) for role, key in zip(OUTPUT_ROLES, OUTPUT_NAMES)}
+    log.info("wrote %s (outputs %s)", path, names)
+    return names
+
+
+def exporter_note() -> str:
+    return f"litert-torch {version('litert-torch')}, fp32, NCHW input"
