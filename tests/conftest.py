@@ -21,11 +21,14 @@ def require(module: str, why: str):
     except ImportError as exc:
         if IN_CI:
             raise RuntimeError(f"{module} is required in CI ({why}): {exc}") from exc
-        pytest.skip(f"{module} not installed ({why})")
+        pytest.skip(f"{module} not installed ({why})", allow_module_level=True)
 
 
 def data_root() -> Path:
+    """$EDGE_SDK_DATA (relative paths from the repo root) or ../shared/data; skip where absent, fail in CI."""
     root = Path(os.environ.get("EDGE_SDK_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not root.is_absolute():
+        root = (REPO_ROOT / root).resolve()
     if not (root / "widerface").is_dir():
         if IN_CI:
             raise RuntimeError(f"CI must have the shared face data at {root}")
@@ -50,3 +53,13 @@ def detector():
     from edge_sdk import FaceDetector
 
     return FaceDetector(backend="onnxruntime", input_size=640)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small CPU training runs are fastest single-threaded on a shared machine; restores the setting afterwards."""
+    torch = require("torch", "the [train] extra")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

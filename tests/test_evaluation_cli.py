@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import types
@@ -15,22 +14,10 @@ import pytest
 from evaluation import letterbox, reference_detector, sdk_detector
 from evaluation.__main__ import build_parser, main, spread
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .conftest import REPO_ROOT
+from .conftest import data_root as _data_root
 
 
-def _data_root() -> Path:
-    """Shared data folder: $EDGE_SDK_DATA (relative paths from the repo root) or ../shared/data.
-
-    Skips when absent, but fails when $CI is set (CI always has the data)."""
-    root = Path(os.environ.get("EDGE_SDK_DATA", "../shared/data"))
-    if not root.is_absolute():
-        root = (REPO_ROOT / root).resolve()
-    if not (root / "widerface" / "ground_truth" / "wider_face_val.mat").is_file() or not (root / "fddb").is_dir():
-        msg = f"shared face data not found at {root} (set EDGE_SDK_DATA to the folder holding widerface/ and fddb/)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have the data: {msg}")
-        pytest.skip(msg)
-    return root
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

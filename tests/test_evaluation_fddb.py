@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -23,22 +22,10 @@ from evaluation import (
 )
 from evaluation.fddb import annotation_mask, image_path, match_at_threshold, read_image_sizes
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .conftest import REPO_ROOT
+from .conftest import data_root as _data_root
 
 
-def _data_root() -> Path:
-    """Shared data folder: $EDGE_SDK_DATA (relative paths from the repo root) or ../shared/data.
-
-    Skips when absent, but fails when $CI is set (CI always has the data)."""
-    root = Path(os.environ.get("EDGE_SDK_DATA", "../shared/data"))
-    if not root.is_absolute():
-        root = (REPO_ROOT / root).resolve()
-    if not (root / "fddb" / "FDDB-folds" / "FDDB-fold-01-ellipseList.txt").is_file():
-        msg = f"shared face data not found at {root} (set EDGE_SDK_DATA to the folder holding fddb/)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have the data: {msg}")
-        pytest.skip(msg)
-    return root
 
 
 def brute_force_iou(ellipse, rect_xyxy, size) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,23 +25,11 @@ from evaluation import (
 )
 from evaluation.widerface import image_path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .conftest import REPO_ROOT
+from .conftest import data_root as _data_root
 MINUS_TWO_IMAGE = "39--Ice_Skating/39_Ice_Skating_iceskiing_39_583"
 
 
-def _data_root() -> Path:
-    """Shared data folder: $EDGE_SDK_DATA (relative paths from the repo root) or ../shared/data.
-
-    Skips when absent, but fails when $CI is set (CI always has the data)."""
-    root = Path(os.environ.get("EDGE_SDK_DATA", "../shared/data"))
-    if not root.is_absolute():
-        root = (REPO_ROOT / root).resolve()
-    if not (root / "widerface" / "ground_truth" / "wider_face_val.mat").is_file():
-        msg = f"shared face data not found at {root} (set EDGE_SDK_DATA to the folder holding widerface/)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have the data: {msg}")
-        pytest.skip(msg)
-    return root
 
 
 def xyxy(x: float, y: float, w: float, h: float, score: float) -> list[float]:

@@ -8,14 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import IN_CI
+from .conftest import require
 
-try:
-    import torch
-except ImportError:  # a user's machine without the [train] extra; CI has every extra
-    if IN_CI:
-        raise
-    pytest.skip("torch not installed (the [train] extra)", allow_module_level=True)
+torch = require("torch", "the [train] extra")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 from training.augment import Annotations, augment, mirror, photometric_distort, random_square_crop  # noqa: E402
 from training.data import (  # noqa: E402
@@ -27,13 +23,6 @@ from training.data import (  # noqa: E402
 from training.recipe import AugmentConfig, MatchingConfig, load_recipe  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small CPU runs are fastest single-threaded on a shared machine; restore the setting for other modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _write_images(root, keys, size=(120, 160)):

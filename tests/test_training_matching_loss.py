@@ -5,14 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import IN_CI
+from .conftest import require
 
-try:
-    import torch
-except ImportError:  # a user's machine without the [train] extra; CI has every extra
-    if IN_CI:
-        raise
-    pytest.skip("torch not installed (the [train] extra)", allow_module_level=True)
+torch = require("torch", "the [train] extra")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 from edge_sdk.priors import AnchorConfig, decode_boxes, decode_landmarks, generate_priors  # noqa: E402
 from training.loss import count_positives, hard_negative_mask, multibox_loss  # noqa: E402
@@ -20,13 +16,6 @@ from training.matching import IGNORE, POSITIVE, build_targets, match, priors_for
 from training.recipe import LossConfig  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small CPU runs are fastest single-threaded on a shared machine; restore the setting for other modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 ANCHORS = AnchorConfig()
 
 

@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import IN_CI
+from .conftest import require
 
-try:
-    import torch
-except ImportError:  # a user's machine without the [train] extra; CI has every extra
-    if IN_CI:
-        raise
-    pytest.skip("torch not installed (the [train] extra)", allow_module_level=True)
+torch = require("torch", "the [train] extra")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small CPU runs are fastest single-threaded on a shared machine; restore the setting for other modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_overfit_eight_images_from_scratch(shared_data, tmp_path):
