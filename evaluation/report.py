@@ -24,6 +24,13 @@ class Run:
     tiles: int | None = None
     precision: str | None = None
 
+    @property
+    def slug(self) -> str:
+        """A stable folder name for this run's outputs."""
+        parts = [self.detector, self.backend if self.detector == "sdk" else "", self.precision or "",
+                 "original" if self.scale is None else str(self.scale), f"tiles{self.tiles}" if self.tiles else ""]
+        return "_".join(p for p in parts if p)
+
 
 def planned_runs(backends: list[str], dynamic: dict[str, set[str]], precisions: dict[str, list[str]]) -> list[Run]:
     """``dynamic[backend]``: the precisions that backend has a dynamic-shape (original size) file for."""
@@ -79,17 +86,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("docs/ACCURACY.md"))
     parser.add_argument("--work", type=Path, default=Path("out/accuracy"), help="per-run JSON, predictions, plots")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse runs whose results JSON already exists in --work with the same settings")
     args = parser.parse_args(argv)
 
     backends, dynamic, precisions = _bundled()
     rows: list[tuple[Run, dict[str, Any]]] = []
     for index, run in enumerate(planned_runs(backends, dynamic, precisions)):
         print(f"[{index + 1}] {run.label}", flush=True)
-        summary = run_widerface(_namespace(run, args.data_root / "widerface", args.work / f"widerface_{index:02d}", "widerface"))
-        rows.append((run, summary))
-    fddb_runs = [Run("ours, original size", backend=backends[0]), Run("reference, original size", detector="reference")]
-    fddb_rows = [(r, run_fddb(_namespace(r, args.data_root / "fddb", args.work / f"fddb_{i}", "fddb")))
-                 for i, r in enumerate(fddb_runs)]
+        rows.append((run, _run_or_reuse(run_widerface, run, args.data_root / "widerface",
+                                        args.work / f"widerface_{run.slug}", "widerface", args.reuse)))
+    dynamic_backend = next(b for b in backends if "fp32" in dynamic[b])
+    fddb_runs = [Run(f"ours, {dynamic_backend}, original size", backend=dynamic_backend),
+                 Run("reference, original size", detector="reference")]
+    fddb_rows = [(r, _run_or_reuse(run_fddb, r, args.data_root / "fddb", args.work / f"fddb_{r.slug}", "fddb", args.reuse))
+                 for r in fddb_runs]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(rows, fddb_rows), encoding="utf-8")
     (args.work / "accuracy.json").write_text(json.dumps(
@@ -97,6 +108,22 @@ def main(argv: list[str] | None = None) -> int:
          "fddb": [{"run": r.__dict__, "tpr_at_fp_discrete": s["tpr_at_fp_discrete"]} for r, s in fddb_rows]}, indent=1))
     print(f"wrote {args.out}")
     return 0
+
+
+def _run_or_reuse(runner, run: Run, root: Path, out: Path, benchmark: str, reuse: bool) -> dict[str, Any]:
+    namespace = _namespace(run, root, out, benchmark)
+    previous = out / f"{benchmark}_results.json"
+    if reuse and previous.is_file():
+        summary = json.loads(previous.read_text())
+        settings = summary.get("settings", {}).get("detector", {})
+        same = settings.get("detector") == run.detector and settings.get("input_size") == run.scale
+        if run.detector == "sdk":
+            same = same and settings.get("backend") == run.backend and settings.get("tile_overlap") == run.tiles \
+                and settings.get("precision") == run.precision
+        if same:
+            print(f"    reusing {previous}", flush=True)
+            return summary
+    return runner(namespace)
 
 
 def render(rows: list[tuple[Run, dict[str, Any]]], fddb_rows: list[tuple[Run, dict[str, Any]]]) -> str:

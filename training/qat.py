@@ -338,6 +338,27 @@ def export_int8(model_dir: Path, data_root: Path, steps: int, checkpoint: Path =
     return entries
 
 
+def bundle(source_dir: Path, target_dir: Path, precision: str = "int8") -> list[str]:
+    """Copy the ``precision`` files of ``source_dir`` (with their manifest entries) into ``target_dir``'s model;
+    both manifests must describe the same model (same source checkpoint)."""
+    import json
+    import shutil
+
+    source = json.loads((source_dir / "manifest.json").read_text())
+    target = json.loads((target_dir / "manifest.json").read_text())
+    if source["source"]["checkpoint_sha256"] != target["source"]["checkpoint_sha256"]:
+        raise ValueError("the two model directories come from different checkpoints")
+    chosen = [f for f in source["files"] if f["precision"] == precision]
+    for entry in chosen:
+        for relative in (entry["path"], *entry.get("extra_files", [])):
+            shutil.copyfile(source_dir / relative, target_dir / relative)
+    paths = {f["path"] for f in chosen}
+    target["files"] = sorted([f for f in target["files"] if f["path"] not in paths] + chosen,
+                             key=lambda f: (f["format"], f["precision"], f["path"]))
+    (target_dir / "manifest.json").write_text(json.dumps(target, indent=2) + "\n", encoding="utf-8")
+    return sorted(paths)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.qat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -348,7 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--no-baselines", action="store_true", help="skip the PTQ baselines")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--bundle-into", type=Path, default=None, metavar="DIR",
+                        help="only copy the int8 (QAT) files of --model-dir into this model directory (no training)")
     args = parser.parse_args(argv)
+    if args.bundle_into is not None:
+        for path in bundle(args.model_dir, args.bundle_into):
+            print(f"bundled {path} into {args.bundle_into}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
