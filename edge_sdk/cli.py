@@ -144,7 +144,7 @@ def _detect(args: argparse.Namespace) -> int:
     source = classify(str(args.source))
     detector = FaceDetector(model=args.model, backend=args.backend, input_size=args.input_size,
                             score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
-                            threads=args.threads, precision=args.precision)
+                            max_faces=args.max_faces, threads=args.threads, precision=args.precision)
     if source.kind == "image":
         return _detect_image(detector, Path(source.target), args)
     if source.kind == "folder":
@@ -184,16 +184,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_service_detector_options(parser: argparse.ArgumentParser) -> None:
-    """Detector options of the long-running integrations (``serve``, ``mqtt``)."""
+def _add_detector_options(parser: argparse.ArgumentParser) -> None:
+    """The FaceDetector options every command that detects takes."""
     parser.add_argument("--model", default=None, help="bundled model name, model directory or file (default: bundled)")
     parser.add_argument("--backend", default="auto", help=f"auto or one of {', '.join(BACKENDS)}")
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="fp32", help="fp32 (default) or int8 where the model ships it")
     parser.add_argument("--input-size", type=_input_size, default=640, help="640, 640x480 or 'original'")
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--nms-threshold", type=float, default=0.4)
     parser.add_argument("--max-faces", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
+
+
+def _add_service_detector_options(parser: argparse.ArgumentParser) -> None:
+    """Detector options of the long-running integrations (``serve``, ``mqtt``), plus their input limits."""
+    _add_detector_options(parser)
     parser.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest encoded image accepted")
     parser.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image (width x height) accepted")
 
@@ -225,13 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="detect faces in an image, folder, video, camera or stream")
     detect.add_argument("source", help="image file, folder, video file, camera index (0) or URL (rtsp://...)")
     detect.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
-    detect.add_argument("--model", default=None, help="bundled model name, model directory or file (default: bundled)")
-    detect.add_argument("--backend", default="auto", help=f"auto or one of {', '.join(BACKENDS)}")
-    detect.add_argument("--precision", default="fp32")
-    detect.add_argument("--input-size", type=_input_size, default=640, help="640, 640x480 or 'original'")
-    detect.add_argument("--score-threshold", type=float, default=0.5)
-    detect.add_argument("--nms-threshold", type=float, default=0.4)
-    detect.add_argument("--threads", type=int, default=None)
+    _add_detector_options(detect)
     detect.add_argument("--blur", choices=MODES, default=None, help="privacy mode: blur or pixelate faces")
     detect.add_argument("--every", type=int, default=1, help="videos: run the model on every N-th frame")
     detect.add_argument("--max-frames", type=int, default=None, help="videos: stop after N frames")
