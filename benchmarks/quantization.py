@@ -111,7 +111,7 @@ def render(rows: list[dict], fp32_original: dict[str, dict]) -> str:
         f"Generated {_dt.date.today().isoformat()} ({platform.machine()}, Python {platform.python_version()}) by",
         "`python -m benchmarks.quantization --model out/quant --data-root ../shared/data --out docs/QUANTIZATION.md`",
         "after `python -m export --formats onnx,openvino,tflite --sizes 640,dynamic --out out/quant` and",
-        "`python -m training.qat --model-dir out/quant` (QAT files + PTQ baselines).",
+        "`python -m training.qat --model-dir out/quant --steps 150` (QAT files + PTQ baselines; bundled with `--bundle-into edge_sdk/models/retinaface_mnet025`).",
         "",
         f"WIDER FACE val: {images} images (all 61 events), official protocol, score threshold 0.02, 640 letterbox.",
         "Latency: median bare backend call at 640x640 (interleaved rounds, same input); the machine is a shared",

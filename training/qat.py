@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, required=True,
                         help="a model directory holding the fp32 export (python -m export ... --out DIR)")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--no-baselines", action="store_true", help="skip the PTQ baselines")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--bundle-into", type=Path, default=None, metavar="DIR",
