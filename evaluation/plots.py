@@ -31,16 +31,7 @@ def plot_widerface_pr(result: WiderFaceResult, path: str | Path, title: str | No
         ax.plot(recall[ok], precision[ok], color=_COLORS.get(setting), lw=2,
                 label=f"{setting}: AP {result.ap[setting]:.4f} ({result.num_faces[setting]} faces)")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left")
-    ax.set_title(title or f"WIDER FACE val, {len(result.images)} images")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return _finish(fig, ax, "recall", "precision", "lower left", title or f"WIDER FACE val, {len(result.images)} images", path)
 
 
 def plot_fddb_roc(result: FddbResult, path: str | Path, title: str | None = None) -> Path:
@@ -52,12 +43,18 @@ def plot_fddb_roc(result: FddbResult, path: str | Path, title: str | None = None
     for k in result.tpr_at_fp["discrete"]:
         ax.axvline(k, color="0.8", lw=0.8)
     ax.set_xlim(0, max(int(result.fp[-1]) if len(result.fp) else 1, 1))
+    default = f"FDDB ({result.annotation}), {len(result.images)} images, {result.num_faces} faces"
+    return _finish(fig, ax, "false positives", "true positive rate", "lower right", title or default, path)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, legend: str, title: str, path: str | Path) -> Path:
+    """The axes, grid, legend and title both plots share; saves the figure to ``path``."""
     ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false positives")
-    ax.set_ylabel("true positive rate")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title(title or f"FDDB ({result.annotation}), {len(result.images)} images, {result.num_faces} faces")
+    ax.legend(loc=legend)
+    ax.set_title(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

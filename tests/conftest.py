@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -63,3 +64,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def copy_bundled_model(parent: Path, name: str = "model") -> Path:
+    """A writable copy of the bundled model directory, for tests that tamper with it."""
+    from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
+
+    target = parent / name
+    shutil.copytree(BUNDLED_DIR / DEFAULT_MODEL, target)
+    return target
+
+
+def flip_middle_byte(path: Path) -> None:
+    """Corrupt a file by one bit flip in the middle (same size, different checksum)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))

@@ -4,7 +4,6 @@ running in a process where the other runtimes cannot be imported."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import types
@@ -20,7 +19,7 @@ from edge_sdk.backends.base import OutputInfo, QuantParams, dequantize, import_r
 from edge_sdk.manifest import load_manifest
 from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
-from .conftest import REPO_ROOT, require
+from .conftest import REPO_ROOT, copy_bundled_model, flip_middle_byte, require
 
 RUNTIME_MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}
 RUNTIME_PACKAGES = ("onnxruntime", "openvino", "ai_edge_litert", "tflite_runtime")
@@ -59,12 +58,8 @@ def test_bundled_directory_holds_every_format(manifest):
 
 
 def test_tampered_openvino_weights_are_rejected(tmp_path):
-    model_dir = tmp_path / "m"
-    shutil.copytree(BUNDLED_DIR / DEFAULT_MODEL, model_dir)
-    weights = model_dir / "retinaface_mnet025_640x640.bin"
-    data = bytearray(weights.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    model_dir = copy_bundled_model(tmp_path)
+    flip_middle_byte(model_dir / "retinaface_mnet025_640x640.bin")
     with pytest.raises(ModelLoadError, match="checksum mismatch for retinaface_mnet025_640x640.bin"):
         FaceDetector(model=model_dir, backend="openvino")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import cv2
 import numpy as np
@@ -14,10 +13,11 @@ from edge_sdk import (
     FaceDetector,
     ModelLoadError,
 )
-from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
 # The astronaut's face (Eileen Collins) in samples/astronaut.png, by hand: x 178-272, y 57-178.
 FACE_REGION = np.array([178, 57, 272, 178], np.float32)
+
+from .conftest import copy_bundled_model, flip_middle_byte
 
 
 def iou(a, b):
@@ -79,12 +79,8 @@ def test_grayscale_and_bgra_inputs(detector, astronaut):
 
 
 def test_tampered_or_missing_model_is_rejected(tmp_path):
-    model_dir = tmp_path / "m"
-    shutil.copytree(BUNDLED_DIR / DEFAULT_MODEL, model_dir)
-    onnx_file = model_dir / "retinaface_mnet025_640x640.onnx"
-    data = bytearray(onnx_file.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    onnx_file.write_bytes(bytes(data))
+    model_dir = copy_bundled_model(tmp_path)
+    flip_middle_byte(model_dir / "retinaface_mnet025_640x640.onnx")
     with pytest.raises(ModelLoadError, match="checksum"):
         FaceDetector(model=model_dir, backend="onnxruntime")
     with pytest.raises(ModelLoadError, match="not found"):

@@ -21,9 +21,8 @@ from edge_sdk import (
     ModelLoadError,
 )
 from edge_sdk.errors import EdgeSDKError
-from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, copy_bundled_model
 
 BAD_IMAGES = [
     ("none", None, "None"),
@@ -154,12 +153,6 @@ def test_exif_orientation_is_applied(detector, astronaut):
         np.testing.assert_allclose(faces.boxes, upright.boxes, atol=6)
 
 
-def _copy_model(tmp_path: Path) -> Path:
-    target = tmp_path / "model"
-    shutil.copytree(BUNDLED_DIR / DEFAULT_MODEL, target)
-    return target
-
-
 def _rewrite_manifest(model_dir: Path, change) -> None:
     manifest = json.loads((model_dir / "manifest.json").read_text())
     change(manifest)
@@ -167,7 +160,7 @@ def _rewrite_manifest(model_dir: Path, change) -> None:
 
 
 def test_truncated_model_fails_checksum(tmp_path):
-    model_dir = _copy_model(tmp_path)
+    model_dir = copy_bundled_model(tmp_path)
     onnx = model_dir / "retinaface_mnet025_640x640.onnx"
     onnx.write_bytes(onnx.read_bytes()[:1000])
     with pytest.raises(ModelLoadError, match="checksum"):
@@ -175,7 +168,7 @@ def test_truncated_model_fails_checksum(tmp_path):
 
 
 def test_missing_model_file(tmp_path):
-    model_dir = _copy_model(tmp_path)
+    model_dir = copy_bundled_model(tmp_path)
     (model_dir / "retinaface_mnet025_640x640.onnx").unlink()
     with pytest.raises(ModelLoadError, match="missing"):
         FaceDetector(model=model_dir, backend="onnxruntime")
@@ -185,7 +178,7 @@ def test_corrupt_model_with_matching_checksum_is_a_load_error(tmp_path):
     """A manifest re-signed over garbage: the runtime's own parse error becomes ModelLoadError."""
     from edge_sdk.manifest import sha256_of
 
-    model_dir = _copy_model(tmp_path)
+    model_dir = copy_bundled_model(tmp_path)
     onnx = model_dir / "retinaface_mnet025_640x640.onnx"
     onnx.write_bytes(b"\x08\x07garbage" * 100)
 
@@ -200,11 +193,11 @@ def test_corrupt_model_with_matching_checksum_is_a_load_error(tmp_path):
 
 
 def test_manifest_that_disagrees_with_the_model(tmp_path):
-    model_dir = _copy_model(tmp_path)
+    model_dir = copy_bundled_model(tmp_path)
     _rewrite_manifest(model_dir, lambda m: m["anchors"].update(min_sizes=[[16], [64], [256]]))
     with pytest.raises(ModelLoadError, match="disagree"):
         FaceDetector(model=model_dir, backend="onnxruntime")
-    model_dir = _copy_model(tmp_path / "b")
+    model_dir = copy_bundled_model(tmp_path / "b")
     _rewrite_manifest(model_dir, lambda m: m["outputs"]["names"].update(boxes="bbox"))
     with pytest.raises(ModelLoadError, match="lacks outputs"):
         FaceDetector(model=model_dir, backend="onnxruntime")
@@ -220,14 +213,14 @@ def test_manifest_that_disagrees_with_the_model(tmp_path):
     ],
 )
 def test_malformed_manifests(tmp_path, change, match):
-    model_dir = _copy_model(tmp_path)
+    model_dir = copy_bundled_model(tmp_path)
     _rewrite_manifest(model_dir, change)
     with pytest.raises(ModelLoadError, match=match):
         FaceDetector(model=model_dir)
 
 
 def test_model_file_not_in_manifest(tmp_path):
-    model_dir = _copy_model(tmp_path)
+    model_dir = copy_bundled_model(tmp_path)
     stray = model_dir / "other.onnx"
     shutil.copy(model_dir / "retinaface_mnet025_640x640.onnx", stray)
     with pytest.raises(ModelLoadError, match="not listed"):
