@@ -41,6 +41,16 @@ def _progress(items: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
     return iter(tqdm(items, total=total, desc=desc, unit="img" if desc == "images" else "frame", file=sys.stderr))
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _input_size(text: str) -> int | tuple[int, int] | None:
     if text.lower() in ("none", "original"):
         return None
@@ -85,26 +95,45 @@ def _detect_image(detector: FaceDetector, path: Path, args: argparse.Namespace) 
     return 0
 
 
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _detect_folder(detector: FaceDetector, folder: Path, args: argparse.Namespace) -> int:
+    """Every image under ``folder``: annotated copies mirroring its tree, one JSON line each. With ``--batch-size B``
+    B images go through one ``detect_batch`` call (each record's latency is its share of the batch)."""
     paths = images_in(folder)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "detections.jsonl"
     failures = faces = 0
+    progress = _progress(paths, len(paths), "images")
     with open(jsonl, "w", encoding="utf-8") as sink:
-        for path in _progress(paths, len(paths), "images"):
-            relative = path.relative_to(folder)
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                failures += 1
-                sink.write(json.dumps({"image": relative.as_posix(), "error": "unreadable image"}) + "\n")
+        for chunk in _chunks(paths, args.batch_size):
+            loaded = []
+            for path in chunk:
+                next(progress, None)
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None:
+                    failures += 1
+                    sink.write(json.dumps({"image": path.relative_to(folder).as_posix(), "error": "unreadable image"}) + "\n")
+                else:
+                    loaded.append((path.relative_to(folder), image))
+            if not loaded:
                 continue
-            detections, elapsed_ms = _timed_detect(detector, image)
-            faces += len(detections)
-            target = (args.out / relative).with_suffix(".png")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(target), _render(image, detections, args))
-            sink.write(json.dumps(_record(detector, detections, elapsed_ms, image=relative.as_posix(),
-                                          width=image.shape[1], height=image.shape[0])) + "\n")
+            start = time.perf_counter()
+            results = detector.detect_batch([image for _, image in loaded])
+            share_ms = (time.perf_counter() - start) * 1000 / len(loaded)
+            for (relative, image), detections in zip(loaded, results):
+                faces += len(detections)
+                target = (args.out / relative).with_suffix(".png")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(target), _render(image, detections, args))
+                sink.write(json.dumps(_record(detector, detections, share_ms, image=relative.as_posix(),
+                                              width=image.shape[1], height=image.shape[0],
+                                              batch_size=len(loaded))) + "\n")
+    for _ in progress:  # close the progress bar
+        pass
     print(f"{len(paths)} image(s), {faces} face(s), {failures} unreadable → {args.out}, {jsonl}")
     return 0 if failures == 0 else 1
 
@@ -125,7 +154,7 @@ def _detect_video(detector: FaceDetector, source: Source, args: argparse.Namespa
     count = 0
     try:
         with open(jsonl, "w", encoding="utf-8") as sink:
-            for index, (frame, detections) in enumerate(_progress(detector.stream(frames, every=args.every), total, "frames")):
+            for index, (frame, detections) in enumerate(_progress(detector.stream(frames, every=args.every, batch_size=args.batch_size), total, "frames")):
                 if writer is None:
                     writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                              (frame.shape[1], frame.shape[0]))
@@ -234,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--blur", choices=MODES, default=None, help="privacy mode: blur or pixelate faces")
     detect.add_argument("--every", type=int, default=1, help="videos: run the model on every N-th frame")
     detect.add_argument("--max-frames", type=int, default=None, help="videos: stop after N frames")
+    detect.add_argument("--batch-size", type=_positive_int, default=1,
+                        help="folders and videos: images per model call (throughput for offline work; see docs/BATCHING.md)")
     detect.set_defaults(run=_detect)
 
     info = sub.add_parser("info", help="version, installed backends, bundled models")

@@ -12,7 +12,7 @@ import numpy as np
 
 from .backends import BACKENDS, Backend, BackendSpec, resolve_backend_name
 from .detections import Detections
-from .errors import BackendUnavailableError, InvalidArgumentError, ModelLoadError
+from .errors import BackendError, BackendUnavailableError, InvalidArgumentError, InvalidImageError, ModelLoadError
 from .image import DEFAULT_MAX_PIXELS, to_bgr_uint8
 from .manifest import Manifest, ModelFile, load_manifest
 from .models import resolve_model
@@ -23,6 +23,9 @@ from .priors import Priors, generate_priors
 log = logging.getLogger(__name__)
 
 _PRIOR_CACHE_SIZE = 16  # distinct input shapes remembered (dynamic models see many sizes; keep memory bounded)
+# Most images stacked into one model call by detect_batch (a 640x640 input is 4.9 MB of float32; more images per
+# call stop paying off on CPUs long before this, see docs/BATCHING.md).
+MAX_CALL_BATCH = 16
 
 
 class FaceDetector:
@@ -84,6 +87,12 @@ class FaceDetector:
     def backend_name(self) -> str:
         return self.backend.name
 
+    @property
+    def max_batch(self) -> int | None:
+        """Largest number of images one model call takes: None for any (dynamic batch dimension), 1 for model files
+        with a fixed batch of one (TFLite, the int8 files), which :meth:`detect_batch` then runs one by one."""
+        return self.backend.max_batch
+
     def __repr__(self) -> str:
         return (
             f"FaceDetector(model={self.manifest.name!r}, file={self.model_file.path.name!r}, "
@@ -115,6 +124,46 @@ class FaceDetector:
         tensor, box = self.preprocess(image, rgb=rgb)
         return self.postprocess(self.run_backend(tensor), box)
 
+    def detect_batch(self, images: Iterable[object], *, rgb: bool = False) -> list[Detections]:
+        """Faces in each of several images: one :class:`Detections` per image, in order, equal to ``detect`` on
+        each.
+
+        Images whose network inputs have the same shape (always, with a fixed ``input_size``) are stacked into one
+        model call of up to ``max_batch`` (and at most ``MAX_CALL_BATCH``) images; a model without a dynamic batch
+        dimension runs them one by one. Batching raises throughput where the runtime uses the extra work well and
+        costs latency: the first image's faces arrive with the last one's.
+        """
+        if isinstance(images, (np.ndarray, str, bytes, Path)):
+            raise InvalidArgumentError(
+                "detect_batch takes a sequence of images (a list of arrays, paths, ...), not a single image; "
+                "use detect() for one image"
+            )
+        prepared = []
+        for index, image in enumerate(images):
+            try:
+                bgr = to_bgr_uint8(image, self.max_pixels, rgb=rgb)
+            except InvalidImageError as exc:
+                raise type(exc)(f"image {index} of the batch: {exc}") from exc
+            prepared.append((bgr, self.letterbox_for(bgr.shape[1], bgr.shape[0])))
+        results: list[Detections | None] = [None] * len(prepared)
+        limit = min(self.max_batch or MAX_CALL_BATCH, MAX_CALL_BATCH)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for index, (_, box) in enumerate(prepared):
+            by_shape.setdefault((box.canvas_height, box.canvas_width), []).append(index)
+        for (height, width), indices in by_shape.items():
+            for start in range(0, len(indices), limit):
+                chunk = indices[start : start + limit]
+                tensor = np.zeros((len(chunk), 3, height, width), dtype=np.float32)
+                for slot, index in enumerate(chunk):
+                    bgr, box = prepared[index]
+                    make_input(bgr, box, self.manifest.normalization, out=tensor[slot])
+                raw = [np.asarray(r) for r in self.run_backend(tensor)]
+                if any(r.shape[0] != len(chunk) for r in raw):
+                    raise BackendError(f"{self.backend.name} returned {[r.shape for r in raw]} for a batch of {len(chunk)}")
+                for slot, index in enumerate(chunk):
+                    results[index] = self.postprocess([r[slot : slot + 1] for r in raw], prepared[index][1])
+        return [r for r in results if r is not None]
+
     def postprocess(self, raw: list[np.ndarray], box: Letterbox) -> Detections:
         """Raw head tensors of one image → :class:`Detections` in original pixels (see :mod:`edge_sdk.postprocess`)."""
         box_deltas, scores, landmark_deltas = (np.asarray(r)[0] for r in raw)
@@ -126,19 +175,47 @@ class FaceDetector:
         except ValueError as exc:
             raise ModelLoadError(f"model output does not match the manifest's anchor config: {exc}") from exc
 
-    def stream(self, frames: Iterable[object], every: int = 1) -> Iterator[tuple[object, Detections]]:
-        """Yield ``(frame, detections)`` for each frame of an iterable (a video, a camera, a generator).
+    def stream(self, frames: Iterable[object], every: int = 1, batch_size: int = 1) -> Iterator[tuple[object, Detections]]:
+        """Yield ``(frame, detections)`` for each frame of an iterable (a video, a camera, a generator), in order.
 
         ``every=N`` runs the model on every N-th frame only; the frames in between reuse the last detections
-        (cheap tracking-free frame skipping for slow boards).
+        (cheap tracking-free frame skipping for slow boards). ``batch_size=B`` gathers B of the frames the model
+        runs on into one :meth:`detect_batch` call: more throughput for offline video, B frames more latency (and
+        B frames held in memory) for live sources.
         """
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise InvalidArgumentError(f"every must be a positive int, got {every!r}")
+        for name, value in (("every", every), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
         last = Detections.empty()
+        pending: list[tuple[bool, object]] = []  # (the model runs on it, frame), in arrival order
+        waiting = 0  # frames in ``pending`` the model runs on
         for index, frame in enumerate(frames):
-            if index % every == 0:
-                last = self.detect(frame)
-            yield frame, last
+            runs = index % every == 0
+            if not runs and not pending:  # nothing in flight: a skipped frame is answered at once
+                yield frame, last
+                continue
+            pending.append((runs, frame))
+            waiting += runs
+            if waiting == batch_size:
+                answered, last = self._detect_pending(pending, last)
+                yield from answered
+                pending, waiting = [], 0
+        if pending:
+            answered, last = self._detect_pending(pending, last)
+            yield from answered
+
+    def _detect_pending(self, pending: list[tuple[bool, object]], last: Detections
+                        ) -> tuple[list[tuple[object, Detections]], Detections]:
+        """Detect the frames of ``pending`` the model runs on (one batch); every frame gets its faces, skipped ones
+        those of the frame the model last ran on. Returns the answers and the newest detections."""
+        to_run = [frame for runs, frame in pending if runs]
+        detected = iter(self.detect_batch(to_run) if len(to_run) > 1 else [self.detect(f) for f in to_run])
+        answered = []
+        for runs, frame in pending:
+            if runs:
+                last = next(detected)
+            answered.append((frame, last))
+        return answered, last
 
     def _self_check(self) -> None:
         """One inference on a blank input at load: the model's outputs must agree with the manifest (anchor count,

@@ -81,8 +81,9 @@ class Normalization:
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {self.channel_order!r}")
 
 
-def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization) -> np.ndarray:
-    """Resize + pad + normalize into a new (1, 3, H, W) float32 tensor.
+def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization, out: np.ndarray | None = None) -> np.ndarray:
+    """Resize + pad + normalize into a new (1, 3, H, W) float32 tensor, or into ``out`` (a zero-filled (3, H, W)
+    float32 view, e.g. one image's slot of a batch tensor), which is then returned.
 
     Each channel is normalized straight into its plane of the tensor (one pass, no HxWx3 float temporary and no
     transpose copy): ~0.6 ms at 640x640 instead of ~14 ms for the naive astype/subtract/transpose.
@@ -90,10 +91,16 @@ def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization) -> np
     if (box.resized_width, box.resized_height) != (box.src_width, box.src_height):
         interpolation = cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR
         image_bgr = cv2.resize(image_bgr, (box.resized_width, box.resized_height), interpolation=interpolation)
-    tensor = np.zeros((1, 3, box.canvas_height, box.canvas_width), dtype=np.float32)
+    if out is None:
+        tensor = np.zeros((1, 3, box.canvas_height, box.canvas_width), dtype=np.float32)
+        planes = tensor[0]
+    else:
+        if out.shape != (3, box.canvas_height, box.canvas_width) or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 (3, {box.canvas_height}, {box.canvas_width}), got {out.dtype} {out.shape}")
+        tensor = planes = out
     source_channels = (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
     for plane, (source, mean, std) in enumerate(zip(source_channels, norm.mean, norm.std)):
-        target = tensor[0, plane, : box.resized_height, : box.resized_width]
+        target = planes[plane, : box.resized_height, : box.resized_width]
         np.subtract(image_bgr[:, :, source], np.float32(mean), out=target, dtype=np.float32)
         if std != 1.0:
             target *= np.float32(1.0 / std)

@@ -56,7 +56,7 @@ def write_manifest(directory: Path, name: str, meta: dict[str, Any], checkpoint:
         "outputs": {
             "names": dict(zip(("boxes", "scores", "landmarks"), OUTPUT_NAMES)),
             "score_activation": "softmax",
-            "layout": "boxes (1,P,4) dx,dy,dw,dh; scores (1,P,2) background,face; landmarks (1,P,10) x,y per point",
+            "layout": "boxes (N,P,4) dx,dy,dw,dh; scores (N,P,2) background,face; landmarks (N,P,10) x,y per point; N = batch",
         },
         "landmark_order": list(LANDMARK_NAMES),
         "source": {

@@ -14,14 +14,23 @@ INPUT_NAME = "input"
 OUTPUT_NAMES = ("boxes", "scores", "landmarks")
 
 
-def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int] | None) -> Path:
-    """Write ``model`` to ``path``. ``input_size`` (width, height) fixes the shape; None makes H and W dynamic
-    (batch stays 1, the shape every runtime here serves)."""
+MAX_BATCH = 64  # upper bound recorded in the exported program; runtimes accept any batch up to it
+
+
+def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int] | None,
+                dynamic_batch: bool = True) -> Path:
+    """Write ``model`` to ``path``. ``input_size`` (width, height) fixes H and W; None makes them dynamic.
+    ``dynamic_batch`` leaves the batch dimension open (``FaceDetector.detect_batch`` stacks images into one call);
+    False fixes it at 1 (the quantized PT2E graphs, whose export specializes the batch)."""
     width, height = input_size or (640, 640)
-    example = torch.zeros(1, 3, height, width)
-    dynamic_shapes = None
+    example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)  # 2: a size-1 example would specialize
+    axes: dict[int, torch.export.Dim] = {}
+    if dynamic_batch:
+        axes[0] = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     if input_size is None:
-        dynamic_shapes = {"x": {2: torch.export.Dim("height", min=32, max=8192), 3: torch.export.Dim("width", min=32, max=8192)}}
+        axes[2] = torch.export.Dim("height", min=32, max=8192)
+        axes[3] = torch.export.Dim("width", min=32, max=8192)
+    dynamic_shapes = {"x": axes} if axes else None
     program = torch.onnx.export(
         model,
         (example,),

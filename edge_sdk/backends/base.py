@@ -95,6 +95,11 @@ def quantize(x: np.ndarray, params: QuantParams | None) -> np.ndarray:
     return np.clip(q, info.min, info.max).astype(params.dtype)
 
 
+def batch_limit(dimension: object) -> int | None:
+    """A model input's batch dimension as a runtime reports it → ``Backend.max_batch`` (None when dynamic)."""
+    return int(dimension) if isinstance(dimension, (int, np.integer)) and int(dimension) > 0 else None
+
+
 def dequantize(q: np.ndarray, params: QuantParams | None) -> np.ndarray:
     """Integer tensor → float32 (a float tensor passes through as float32)."""
     if params is None:
@@ -103,16 +108,18 @@ def dequantize(q: np.ndarray, params: QuantParams | None) -> np.ndarray:
 
 
 class Backend(ABC):
-    """Runs one model file. ``run`` takes the (1,3,H,W) float32 input and returns the raw head tensors
-    ``[boxes (1,P,4), scores (1,P,2), landmarks (1,P,2K)]`` as float32, in that order.
+    """Runs one model file. ``run`` takes an (N,3,H,W) float32 input and returns the raw head tensors
+    ``[boxes (N,P,4), scores (N,P,2), landmarks (N,P,2K)]`` as float32, in that order.
 
     Quantized inputs/outputs are (de)quantized inside the backend; callers only ever see float32.
     ``thread_safe`` says whether ``run`` may be called from several threads at once; when it is False the caller
-    serializes the calls (FaceDetector does).
+    serializes the calls (FaceDetector does). ``max_batch`` is the largest N the model file takes: None when its
+    batch dimension is dynamic, 1 for files exported with a fixed batch of one.
     """
 
     name: str = ""
     thread_safe: bool = False
+    max_batch: int | None = 1
 
     def __init__(self, model: ModelFile, manifest: Manifest, threads: int | None = None, device: str | None = None):
         self.model = model
@@ -122,7 +129,7 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Raw head tensors for one input tensor."""
+        """Raw head tensors for one (N,3,H,W) input tensor."""
 
     def wanted_output_names(self) -> dict[str, str]:
         """Role → tensor name for this file: its own ``output_names`` in the manifest entry (formats whose
@@ -150,4 +157,5 @@ class Backend(ABC):
             "precision": self.model.precision,
             "device": self.device or "CPU",
             "threads": self.threads,
+            "max_batch": self.max_batch,
         }

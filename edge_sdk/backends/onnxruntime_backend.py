@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
 from ..manifest import Manifest, ModelFile
-from .base import Backend, OutputInfo, import_runtime
+from .base import Backend, OutputInfo, batch_limit, import_runtime
 
 _PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -40,6 +40,7 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:  # onnxruntime raises its own untyped exceptions for bad files
             raise ModelLoadError(f"onnxruntime could not load {model.path.name}: {exc}") from exc
         self.input_name = self.session.get_inputs()[0].name
+        self.max_batch = batch_limit(self.session.get_inputs()[0].shape[0])
         outputs = self.session.get_outputs()
         order = self.match_outputs([OutputInfo((o.name,), _shape(o.shape)) for o in outputs])
         self.output_names = [outputs[i].name for i in order]

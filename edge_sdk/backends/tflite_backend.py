@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
 from ..manifest import Manifest, ModelFile
-from .base import Backend, OutputInfo, QuantParams, dequantize, import_runtime, quantize
+from .base import Backend, OutputInfo, QuantParams, batch_limit, dequantize, import_runtime, quantize
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class TfliteBackend(Backend):
             raise ModelLoadError(f"{model.path.name} has {len(inputs)} inputs, expected 1")
         self._input = inputs[0]
         self._input_quant = _quant_params(self._input)
+        self.max_batch = batch_limit(self.input_shape[0])
         outputs = self.interpreter.get_output_details()
         # TFLite converters name outputs their own way: the manifest entry records them; a file from elsewhere is
         # matched by shape.
