@@ -43,7 +43,8 @@ work, use the performance CPU governor, and keep the board cool.
 - Export fixed-size TFLite files for the sizes you run (`python -m export --formats tflite --sizes 320,640 ...`,
   on a workstation) and copy the model directory over; pass it with `--model`.
 - Expect LiteRT (XNNPACK) to be the fastest fp32 backend on the Cortex-A72/A76 cores, ONNX Runtime close behind, and
-  int8 LiteRT files (once exported) to be roughly 2x faster again; 320 input is ~4x cheaper than 640 but misses
+  the bundled int8 LiteRT file to be faster again (1.5-1.8x here on x86; measure on the Pi, whose cores differ); 320
+  input has a quarter of 640's pixels (about 3x faster in the table above) but misses
   small faces (compare the Hard AP column). Use `--threads 1,2,4`: 4 threads on a Pi 5 only pays when nothing
   else runs. Check throttling after the run (`vcgencmd get_throttled` should print `0x0`).
 

@@ -123,7 +123,8 @@ class OursSubject:
             raise SkipSubject(f"{type(exc).__name__}: {exc}") from exc
         file = self.detector.model_file
         self.info = {
-            "label": f"ours ({self.detector.backend_name})",
+            "label": f"ours ({self.detector.backend_name}"
+                     + ("" if file.precision == "fp32" else f", {file.precision}") + ")",
             "model_file": file.path.name,
             "model_bytes": sum(p.stat().st_size for p in (file.path, *file.extra_files)),
             "model_input": "dynamic" if file.dynamic else f"{file.input_size[0]}x{file.input_size[1]}",

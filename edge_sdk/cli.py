@@ -1,7 +1,8 @@
 """Command line: ``edge-sdk detect SOURCE``, ``edge-sdk info``, ``edge-sdk bench``.
 
 SOURCE is an image, a folder (recursive), a video file, a camera index ("0") or a stream URL (rtsp://...).
-Exit codes: 0 success, 2 usage or input error (message on stderr).
+Exit codes: 0 success, 1 a folder run finished but some images were unreadable (listed in its JSONL), 2 usage or
+input error (message on stderr).
 """
 
 from __future__ import annotations
@@ -171,9 +172,9 @@ def _detect_video(detector: FaceDetector, source: Source, args: argparse.Namespa
 
 def _detect(args: argparse.Namespace) -> int:
     source = classify(str(args.source))
-    detector = FaceDetector(model=args.model, backend=args.backend, input_size=args.input_size,
-                            score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
-                            max_faces=args.max_faces, threads=args.threads, precision=args.precision)
+    from .integrations.records import detector_from_args  # records imports this module (the JSON schema)
+
+    detector = detector_from_args(args)
     if source.kind == "image":
         return _detect_image(detector, Path(source.target), args)
     if source.kind == "folder":
@@ -198,18 +199,27 @@ def _info(_: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    """Quick latency check of detect() per installed backend on the bundled sample-size input (noise)."""
+    """Quick latency check of detect() per installed backend on a 640x480 noise image. Backends without a model file
+    for the asked size and precision are listed as skipped, with the reason."""
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    formats = {f.format for f in load_manifest(BUNDLED_DIR / DEFAULT_MODEL).files}
+    manifest = load_manifest(BUNDLED_DIR / DEFAULT_MODEL)
+    size = (args.input_size, args.input_size) if isinstance(args.input_size, int) else args.input_size
+    timed = 0
     for name in available_backends():
-        if not set(BACKENDS[name].formats) & formats:
+        if manifest.select(BACKENDS[name].formats, args.precision, size) is None:
+            print(f"{name:12s} skipped: no {args.precision} file at input size {args.input_size}")
             continue
-        detector = FaceDetector(backend=name, input_size=args.input_size, threads=args.threads)
+        detector = FaceDetector(backend=name, input_size=args.input_size, threads=args.threads,
+                                precision=args.precision, device=args.device)
         for _ in range(3):
             detector.detect(image)
         times = [_timed_detect(detector, image)[1] for _ in range(args.runs)]
+        timed += 1
         print(f"{name:12s} {detector.model_file.path.name:40s} median {statistics.median(times):7.2f} ms "
               f"({1000 / statistics.median(times):6.1f} FPS, {args.runs} runs)")
+    if not timed:
+        print(f"no installed backend has a {args.precision} file at input size {args.input_size}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -223,6 +233,8 @@ def _add_detector_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nms-threshold", type=float, default=0.4)
     parser.add_argument("--max-faces", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default=None,
+                        help="backend device: onnxruntime cpu/cuda/tensorrt, openvino CPU/GPU/NPU/AUTO (default: CPU)")
 
 
 def _add_service_detector_options(parser: argparse.ArgumentParser) -> None:
@@ -274,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=20)
     bench.add_argument("--input-size", type=_input_size, default=640)
     bench.add_argument("--threads", type=int, default=None)
+    bench.add_argument("--precision", default="fp32", help="fp32 (default) or int8")
+    bench.add_argument("--device", default=None, help="backend device (see detect --device)")
     bench.set_defaults(run=_bench)
 
     serve = sub.add_parser("serve", help="HTTP detection service (POST /detect, /health, /metrics); extra [serve]")

@@ -272,17 +272,36 @@ def _choose(
         specs = [s for s in specs if files[s.name] is not None]
     if not specs:
         raise ModelLoadError(
-            f"model {manifest.name!r} has no {precision} file for backend {backend!r} "
-            f"(files: {[f'{f.path.name} ({f.format}, {f.precision})' for f in manifest.files]})"
+            f"model {manifest.name!r} has no {precision} file at input size {_size_text(input_size)} for backend "
+            f"{backend!r}; it has: {_files_text(manifest, _candidate_specs(backend))}. Pick one of those (input_size, "
+            "precision, backend) or export the file (python -m export --sizes ... --formats ...)"
         )
     installed = [s for s in specs if s.is_installed()]
     if not installed:
         if backend == "auto":
             wanted = ", ".join(f"edge-sdk[{s.extra}]" for s in specs)
-            raise BackendUnavailableError(f"no runtime for model {manifest.name!r} is installed: pip install one of {wanted}")
+            others = [s.name for s in BACKENDS.values() if s.is_installed()]
+            why = (f" (installed: {', '.join(others)}, but the model has no {precision} file at input size "
+                   f"{_size_text(input_size)} for them)" if others else "")
+            raise BackendUnavailableError(
+                f"no installed runtime can run model {manifest.name!r} at {precision}, input size "
+                f"{_size_text(input_size)}{why}: pip install one of {wanted}, or use a size/precision the installed "
+                f"backends have ({_files_text(manifest, [BACKENDS[n] for n in others])})"
+            )
         installed = specs  # let the backend itself raise its typed "install the extra" error
     spec = installed[0]
     return spec, files[spec.name]
+
+
+def _size_text(size: tuple[int, int] | None) -> str:
+    return "original (dynamic)" if size is None else f"{size[0]}x{size[1]}"
+
+
+def _files_text(manifest: Manifest, specs: list[BackendSpec]) -> str:
+    formats = {f for s in specs for f in s.formats}
+    files = [f"{f.path.name} ({f.format}, {f.precision}, {_size_text(f.input_size)})" for f in manifest.files
+             if f.format in formats]
+    return ", ".join(files) or "no files"
 
 
 def _candidate_specs(backend: str) -> list[BackendSpec]:

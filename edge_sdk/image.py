@@ -42,7 +42,7 @@ def to_bgr_uint8(image: object, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool 
         )
     array = _to_uint8(image)
     if array.ndim not in (2, 3):
-        raise InvalidImageError(f"image must be HxW or HxWxC, got shape {array.shape} (a batch? pass one image)")
+        raise InvalidImageError(f"image must be HxW or HxWxC, got shape {array.shape} (a batch? pass one image, or a list of images to detect_batch)")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InvalidImageError(f"image is empty (shape {array.shape})")
     _check_size(array, max_pixels)

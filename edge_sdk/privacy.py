@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from .detections import Detections
+from .errors import InvalidArgumentError
 
 MODES = ("blur", "pixelate")
 
@@ -16,7 +17,9 @@ def anonymize_faces(image_bgr: np.ndarray, detections: Detections, mode: str = "
     Pixels outside the (grown) boxes are left untouched.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InvalidArgumentError(f"mode must be one of {MODES}, got {mode!r}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 1:
+        raise InvalidArgumentError(f"margin must be a number in [0, 1], got {margin!r}")
     out = image_bgr.copy()
     height, width = out.shape[:2]
     for x1, y1, x2, y2 in detections.boxes:

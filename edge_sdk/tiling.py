@@ -47,6 +47,8 @@ class TiledDetector:
         self.tile_width, self.tile_height = detector.input_size
         if not 0 < overlap < min(self.tile_width, self.tile_height):
             raise InvalidArgumentError(f"overlap must be in (0, tile size), got {overlap!r}")
+        if isinstance(edge_margin, bool) or not isinstance(edge_margin, int) or not 0 <= edge_margin < overlap:
+            raise InvalidArgumentError(f"edge_margin must be an int in [0, overlap), got {edge_margin!r}")
         self.overlap = overlap
         self.edge_margin = edge_margin
         self.global_pass = global_pass

@@ -36,3 +36,27 @@ def test_cli_errors_go_to_stderr_with_exit_code(tmp_path):
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and "unknown backend" in result.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_device_reaches_the_backend(tmp_path):
+    ok = _cli("detect", "samples/astronaut.png", "--out", str(tmp_path), "--backend", "openvino", "--device", "CPU")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((tmp_path / "astronaut_faces.json").read_text())["backend"] == "openvino"
+    missing = _cli("detect", "samples/astronaut.png", "--out", str(tmp_path), "--backend", "openvino", "--device", "NPU")
+    assert missing.returncode == 2 and "'NPU' is not available here" in missing.stderr
+
+
+def test_cli_bench_times_int8_and_skips_backends_without_the_size():
+    result = _cli("bench", "--runs", "2", "--input-size", "320")
+    assert result.returncode == 0, result.stderr
+    assert "tflite       skipped: no fp32 file at input size 320" in result.stdout
+    assert "retinaface_mnet025_dynamic" in result.stdout  # ONNX Runtime / OpenVINO ran their dynamic-shape files
+    int8 = _cli("bench", "--runs", "2", "--precision", "int8")
+    assert int8.returncode == 0 and int8.stdout.count("_int8.") == 3, int8.stdout + int8.stderr
+    nothing = _cli("bench", "--runs", "2", "--precision", "int8", "--input-size", "320")
+    assert nothing.returncode == 2 and "no installed backend has a int8 file" in nothing.stderr

@@ -69,6 +69,10 @@ BAD_ARGUMENTS = [
     ({"backend": "tensorflow-gpu"}, InvalidArgumentError, "unknown backend"),
     ({"precision": "int4"}, ModelLoadError, "no int4 file"),
     ({"model": "no_such_model"}, ModelLoadError, "not found"),
+    # the size is what is missing, and the message says which files exist
+    ({"backend": "tflite", "input_size": 320}, ModelLoadError, r"no fp32 file at input size 320x320 for backend 'tflite'; "
+                                                              r"it has: .*640x640\.tflite \(tflite, fp32, 640x640\)"),
+    ({"precision": "int8", "input_size": None}, ModelLoadError, r"no int8 file at input size original \(dynamic\)"),
 ]
 
 
@@ -92,6 +96,19 @@ def test_bad_image(detector, files, name, image, match):
 def test_bad_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
         FaceDetector(**kwargs)
+
+
+def test_helper_arguments_are_checked(detector, astronaut):
+    from edge_sdk.privacy import anonymize_faces
+    from edge_sdk.tiling import TiledDetector
+
+    faces = detector.detect(astronaut)
+    with pytest.raises(InvalidArgumentError, match="mode"):
+        anonymize_faces(astronaut, faces, mode="smudge")
+    with pytest.raises(InvalidArgumentError, match="margin"):
+        anonymize_faces(astronaut, faces, margin=-1)
+    with pytest.raises(InvalidArgumentError, match="edge_margin"):
+        TiledDetector(detector, overlap=64, edge_margin=64)
 
 
 def test_errors_are_also_builtin_types():

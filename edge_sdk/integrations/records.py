@@ -16,11 +16,12 @@ from ..errors import InvalidArgumentError
 
 
 def detector_from_args(args: argparse.Namespace, max_pixels: int | None = None) -> FaceDetector:
-    """The detector the ``serve`` / ``mqtt`` subcommands were asked for."""
+    """The detector the ``detect`` / ``serve`` / ``mqtt`` subcommands were asked for."""
     extra = {} if max_pixels is None else {"max_pixels": max_pixels}
     return FaceDetector(model=args.model, backend=args.backend, input_size=args.input_size,
                         score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
-                        max_faces=args.max_faces, threads=args.threads, precision=args.precision, **extra)
+                        max_faces=args.max_faces, threads=args.threads, precision=args.precision,
+                        device=getattr(args, "device", None), **extra)
 
 
 def with_overrides(
