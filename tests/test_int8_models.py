@@ -20,6 +20,11 @@ INT8_BACKENDS = sorted(
 )
 
 
+# Share of the confident fp32 faces the int8 file boxes at IoU >= 0.9 (measured on these 32 images with the bundled
+# QAT files: onnxruntime 69/76, openvino 73/76, tflite 65/76; the previous recipe managed 57-60/76 on every backend).
+MATCHED_AT_IOU_09 = {"onnxruntime": 0.88, "openvino": 0.93, "tflite": 0.83}
+
+
 @pytest.fixture(scope="module")
 def images(shared_data):
     paths = sorted((shared_data / "widerface/WIDER_val/images").glob("*/*.jpg"))[::20]  # 32 images, many events
@@ -51,4 +56,5 @@ def test_int8_matches_fp32(images, backend):
           f"(IoU >= 0.5), {matched} at IoU >= 0.9; median IoU {np.median(ious):.3f}")
     assert total >= 40
     assert found / total >= 0.95  # int8 finds the faces fp32 is sure of
-    assert np.median(ious) >= 0.9  # and boxes them nearly identically (small faces jitter by a pixel or two)
+    assert np.median(ious) >= 0.94  # and boxes them nearly identically (small faces jitter by a pixel or two)
+    assert matched / total >= MATCHED_AT_IOU_09[backend]
