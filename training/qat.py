@@ -329,7 +329,7 @@ def distill(
         loss.backward()
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 10 == 0 or step == steps - 1:
             log.info("qat step %d/%d loss %.4f", step + 1, steps, losses[-1])
     return losses
