@@ -123,6 +123,10 @@ class SdkDetector:
             self.detector = TiledDetector(self.detector, overlap=tile_overlap)
             kwargs["tile_overlap"] = tile_overlap
         self.settings = {"detector": "sdk", **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
+        base = getattr(self.detector, "detector", self.detector)  # a TiledDetector wraps the FaceDetector
+        model_file = getattr(base, "model_file", None)
+        # results are only reusable (evaluation report --reuse) for the same model bytes
+        self.settings["model_sha256"] = model_file.sha256 if model_file is not None else None
 
     def describe(self) -> dict[str, Any]:
         d = dict(self.settings)

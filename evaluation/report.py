@@ -110,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _bundled_sha256(run: Run) -> str | None:
+    """sha256 of the bundled file ``run`` would load (previous results without it, or for other bytes, are rerun)."""
+    from edge_sdk import FaceDetector
+
+    detector = FaceDetector(backend=run.backend, precision=run.precision or "fp32", input_size=run.scale)
+    return detector.model_file.sha256
+
+
 def _run_or_reuse(runner, run: Run, root: Path, out: Path, benchmark: str, reuse: bool) -> dict[str, Any]:
     namespace = _namespace(run, root, out, benchmark)
     previous = out / f"{benchmark}_results.json"
@@ -119,7 +127,8 @@ def _run_or_reuse(runner, run: Run, root: Path, out: Path, benchmark: str, reuse
         same = settings.get("detector") == run.detector and settings.get("input_size") == run.scale
         if run.detector == "sdk":
             same = same and settings.get("backend") == run.backend and settings.get("tile_overlap") == run.tiles \
-                and settings.get("precision") == run.precision
+                and settings.get("precision") == run.precision \
+                and settings.get("model_sha256") == _bundled_sha256(run)
         if same:
             print(f"    reusing {previous}", flush=True)
             return summary
