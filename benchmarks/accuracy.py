@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .subjects import Subject, size_label
+from .subjects import Subject, row_identity
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +94,7 @@ def evaluate_subject(subject: Subject, data: AccuracyData, progress: bool = True
 
     spec = subject.spec
     row: dict[str, Any] = {
-        "key": spec.key,
-        "detector": spec.detector,
-        "label": subject.info.get("label", spec.detector),
-        "backend": spec.backend,
-        "precision": spec.precision,
-        "input_size": size_label(spec.size) if spec.size is not None or spec.detector == "ours"
-        else subject.info.get("native_input", "original"),
-        "size": spec.size,
-        "threads": spec.threads,
+        **row_identity(subject),
         "widerface": None,
         "fddb": None,
     }

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .subjects import DEVICE_NAMES, SkipSubject, Subject, SubjectSpec, build_subject, size_label
+from .subjects import DEVICE_NAMES, SkipSubject, Subject, SubjectSpec, build_subject, row_identity, size_label
 from .system import MemoryMeter, device_present, rss_mb
 
 log = logging.getLogger(__name__)
@@ -256,16 +256,8 @@ def summarize(
         stages = {name: stats_ms(values) for name, values in record.stages.items()} if record.stages["inference"] else None
         bare = stages["inference"] if stages else None
         rows.append({
-            "key": spec.key,
-            "detector": spec.detector,
-            "label": subject.info.get("label", spec.detector),
-            "backend": spec.backend,
-            "precision": spec.precision,
+            **row_identity(subject),
             "device": spec.device,
-            "input_size": size_label(spec.size) if spec.size is not None or spec.detector == "ours"
-            else subject.info.get("native_input", "original"),
-            "size": spec.size,
-            "threads": spec.threads,
             "spec": spec.to_dict(),
             "info": subject.info,
             "detect_ms": detect,

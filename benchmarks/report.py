@@ -301,11 +301,7 @@ def plot_scatter(report: dict[str, Any], path: Path) -> Path | None:
     ax.set_title("Latency vs Hard AP (labels: input size; peers without one run at their own input)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_breakdown(report: dict[str, Any], path: Path) -> Path | None:
@@ -355,11 +351,7 @@ def plot_breakdown(report: dict[str, Any], path: Path) -> Path | None:
     ax.set_title("Where the time goes (each configuration at its best thread count)", fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_outputs(report: dict[str, Any], out: Path, plots: bool = True) -> dict[str, str]:
@@ -376,3 +368,14 @@ def write_outputs(report: dict[str, Any], out: Path, plots: bool = True) -> dict
     (out / MARKDOWN_NAME).write_text(markdown(report))
     validate(report)  # after writing: a schema problem must not cost the run's figures
     return report["files"]
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write and close a figure (every plot here ends the same way)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -162,3 +162,19 @@ def build_subject(spec: SubjectSpec) -> Subject:
     from .peers import build_peer
 
     return build_peer(spec)
+
+
+def row_identity(subject: "Subject") -> dict[str, Any]:
+    """The fields that name a subject in every result row (latency and accuracy alike)."""
+    spec = subject.spec
+    return {
+        "key": spec.key,
+        "detector": spec.detector,
+        "label": subject.info.get("label", spec.detector),
+        "backend": spec.backend,
+        "precision": spec.precision,
+        "input_size": size_label(spec.size) if spec.size is not None or spec.detector == "ours"
+        else subject.info.get("native_input", "original"),
+        "size": spec.size,
+        "threads": spec.threads,
+    }
