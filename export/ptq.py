@@ -31,12 +31,21 @@ def ptq_onnxruntime(fp32_onnx: Path, out: Path, calibration: Sequence[np.ndarray
             return None if item is None else {"input": np.asarray(item, np.float32)}
 
     prepared = out.with_name(out.stem + ".pre.onnx")
-    quant_pre_process(str(fp32_onnx), str(prepared))
+    # ORT's symbolic shape inference gives up on the dynamic-shape graph ("Incomplete symbolic shape inference" at
+    # the FPN's Resize); ONNX shape inference and the graph optimization still run
+    quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=_has_dynamic_size(fp32_onnx))
     quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     prepared.unlink(missing_ok=True)
     log.info("wrote %s (onnxruntime quantize_static)", out)
     return out
+
+
+def _has_dynamic_size(path: Path) -> bool:
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return any(not d.HasField("dim_value") for d in dims[2:])
 
 
 def ptq_openvino(fp32_model: Path, out_xml: Path, calibration: Sequence[np.ndarray]) -> Path:

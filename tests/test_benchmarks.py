@@ -56,7 +56,9 @@ def test_cli_smoke_measures_what_the_issue_asks(smoke):
     report, _ = smoke
     latency = report["latency"]
     assert len(latency["images"]) == 2 and latency["runs"] == 2
-    (ours,) = [r for r in latency["results"] if r["detector"] == "ours"]
+    mine = {r["precision"]: r for r in latency["results"] if r["detector"] == "ours"}
+    assert sorted(mine) == ["fp32", "int8"]  # ONNX Runtime has both at 320 (dynamic-shape fp32 and int8 files)
+    ours = mine["fp32"]
     assert (ours["backend"], ours["input_size"], ours["threads"], ours["device"]) == ("onnxruntime", "320", 1, "cpu")
     assert ours["detect_ms"]["n"] == 4  # 2 images x 2 timed runs; warm-up not recorded
     assert set(ours["stages_ms"]) == {"preprocess", "inference", "postprocess"}
@@ -146,3 +148,32 @@ def test_torchvision_shim_nms_matches_greedy_nms():
     keep = _batched_nms(boxes, scores, idxs, 0.5).tolist()
     assert keep == [3, 0, 2]
     assert np.array_equal(_batched_nms(boxes[:0], scores[:0], idxs[:0], 0.5).numpy(), np.zeros(0, np.int64))
+
+
+def test_quantization_page_plans_original_size_rows_from_the_dynamic_files():
+    """The quantization benchmark scores every precision that has a dynamic-shape file at original size (ONNX
+    Runtime and OpenVINO; LiteRT files are fixed-size), and its page shows them with their AP changes."""
+    from benchmarks.quantization import _configs, render
+    from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
+
+    model = BUNDLED_DIR / DEFAULT_MODEL
+    fixed = {(b, p) for b, p, _ in _configs(model)}
+    original = {(b, p): f for b, p, f in _configs(model, None)}
+    assert {("onnxruntime", "int8"), ("openvino", "int8"), ("tflite", "int8")} <= fixed
+    assert {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "int8")} \
+        <= set(original)
+    assert all(f.dynamic for f in original.values()) and not any(b == "tflite" for b, _ in original)
+
+    def ap(e, m, h):
+        return {"easy": e, "medium": m, "hard": h, "images": 626}
+
+    rows = [{"backend": "openvino", "precision": p, "file": f"{p}.xml", "how": "", "bytes": 1e6, "ap_640": ap(*a),
+             "latency_ms": {"1": ms, "2": ms / 2}}
+            for p, a, ms in (("fp32", (0.9, 0.8, 0.5), 10.0), ("int8", (0.89, 0.79, 0.49), 5.0))]
+    original_rows = [{"backend": "openvino", "precision": p, "file": f"{p}_dynamic.xml", "ap": ap(*a)}
+                     for p, a in (("fp32", (0.9, 0.88, 0.75)), ("int8-ptq", (0.88, 0.86, 0.70)),
+                                  ("int8", (0.895, 0.87, 0.74)))]
+    page = render(rows, original_rows)
+    assert "2.00x (1 thr)" in page and "-1.00 / -1.00 / -1.00" in page
+    assert "| openvino | int8 QAT | 0.8950 | 0.8700 | 0.7400 | `int8_dynamic.xml` |" in page
+    assert "-0.50 / -1.00 / -1.00; QAT - PTQ on Hard +4.00 points" in page

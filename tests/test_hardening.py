@@ -72,7 +72,8 @@ BAD_ARGUMENTS = [
     # the size is what is missing, and the message says which files exist
     ({"backend": "tflite", "input_size": 320}, ModelLoadError, r"no fp32 file at input size 320x320 for backend 'tflite'; "
                                                               r"it has: .*640x640\.tflite \(tflite, fp32, 640x640\)"),
-    ({"precision": "int8", "input_size": None}, ModelLoadError, r"no int8 file at input size original \(dynamic\)"),
+    ({"backend": "tflite", "precision": "int8", "input_size": None}, ModelLoadError,
+     r"no int8 file at input size original \(dynamic\) for backend 'tflite'"),
 ]
 
 

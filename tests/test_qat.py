@@ -21,23 +21,25 @@ def inputs(shared_data):
     return calibration_inputs(train_images(shared_data), SIZE, 4)
 
 
-def _distilled(kind: str, inputs):
+def _distilled(kind: str, inputs, learn_ranges: bool = False, dynamic_size: bool = False):
     from training.checkpoint import load_checkpoint
     from training.model import InferenceModel
-    from training.qat import QUANTIZERS, convert, distill, prepare
+    from training.qat import QUANTIZERS, convert, distill, make_ranges_learnable, prepare
 
     spec = QUANTIZERS[kind]
     teacher = InferenceModel(load_checkpoint()[0]).eval()
     quantizer = spec.make(True)
-    student = prepare(InferenceModel(load_checkpoint()[0]), quantizer, SIZE, qat=True)
+    student = prepare(InferenceModel(load_checkpoint()[0]), quantizer, SIZE, qat=True, dynamic_size=dynamic_size)
     from torchao.quantization.pt2e import move_exported_model_to_eval
 
     move_exported_model_to_eval(student)
     with torch.no_grad():
         for x in inputs:
             student(x)
-    losses = distill(student, teacher, iter(inputs * 2), steps=2, batch_size=2)
-    return convert(student, spec), quantizer, teacher, losses
+    if learn_ranges:
+        make_ranges_learnable(student)
+    losses = distill(student, teacher, iter(inputs * 2), steps=2, batch_size=2, range_lr=0.02)
+    return convert(student, spec), quantizer, teacher, losses, student
 
 
 def test_x86_qat_exports_a_qdq_onnx_that_runs_in_onnxruntime(inputs, tmp_path):
@@ -46,7 +48,7 @@ def test_x86_qat_exports_a_qdq_onnx_that_runs_in_onnxruntime(inputs, tmp_path):
 
     from export.onnx_export import export_onnx
 
-    model, _, teacher, losses = _distilled("x86", inputs)
+    model, _, teacher, losses, _ = _distilled("x86", inputs)
     assert len(losses) == 2 and all(np.isfinite(losses))
     path = export_onnx(model, tmp_path / "int8.onnx", (SIZE, SIZE))
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
@@ -68,7 +70,7 @@ def test_litert_qat_converts_to_full_integer_tflite(inputs, tmp_path):
 
     from export.tflite_export import export_tflite
 
-    model, quantizer, _, _ = _distilled("litert", inputs)
+    model, quantizer, _, _, _ = _distilled("litert", inputs)
     path = tmp_path / "int8.tflite"
     names = export_tflite(model, path, (SIZE, SIZE), QuantConfig(pt2e_quantizer=quantizer))
     assert set(names) == {"boxes", "scores", "landmarks"}
@@ -130,3 +132,68 @@ def test_x86_variants_differ_exactly_in_the_rounding_before_activations(inputs, 
     dropped, _ = counts["x86"]
     assert fused >= total - 9  # all but the 9 head convs (their outputs stay float)
     assert dropped <= total - 9 - 47
+
+
+def test_learned_ranges_move_and_land_in_the_int8_graph(inputs, tmp_path):
+    """``make_ranges_learnable`` swaps every per-tensor activation fake-quant for an LSQ one that starts at the
+    observed range; fine-tuning moves the scales, and the converted graph quantizes with the learned scale."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from torchao.quantization.pt2e import FakeQuantize, LearnableFakeQuantize, move_exported_model_to_eval
+
+    from export.onnx_export import export_onnx
+    from training.checkpoint import load_checkpoint
+    from training.model import InferenceModel
+    from training.qat import QUANTIZERS, make_ranges_learnable, prepare
+
+    probe = prepare(InferenceModel(load_checkpoint()[0]), QUANTIZERS["x86-fused"].make(True), SIZE, qat=True)
+    move_exported_model_to_eval(probe)
+    with torch.no_grad():
+        probe(inputs[0])
+    per_tensor = {n for n, m in probe.named_modules()
+                  if isinstance(m, FakeQuantize) and m.qscheme == torch.per_tensor_affine}
+    start = {n: float(getattr(probe, n).scale) for n in per_tensor}
+    assert make_ranges_learnable(probe) == len(per_tensor) > 40
+    assert all(isinstance(getattr(probe, n), LearnableFakeQuantize) for n in per_tensor)
+    assert {n: float(getattr(probe, n).scale.detach()) for n in per_tensor} == start  # starts from the observed range
+
+    model, _, _, losses, student = _distilled("x86-fused", inputs, learn_ranges=True)
+    assert all(np.isfinite(losses))
+    learned = [m for m in student.modules() if isinstance(m, LearnableFakeQuantize)]
+    assert learned and not any(isinstance(m, FakeQuantize) and m.qscheme == torch.per_tensor_affine
+                               for m in student.modules())
+    path = export_onnx(model, tmp_path / "lsq.onnx", (SIZE, SIZE))
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    onnx_scales = {round(float(initializers[n.input[1]]), 7) for n in graph.node
+                   if n.op_type == "QuantizeLinear" and n.input[1] in initializers
+                   and initializers[n.input[1]].size == 1}
+    moved = [m for m in learned if float(m.scale.detach()) not in start.values()]
+    assert moved, "two steps at range_lr 0.02 should move the learned scales"
+    assert {round(float(m.scale.detach()), 7) for m in moved} & onnx_scales
+    x = inputs[0]
+    with torch.no_grad():
+        expected = model(x)[1].numpy()
+    out = ort.InferenceSession(str(path)).run(None, {"input": x.numpy()})
+    assert np.abs(out[1] - expected).max() < 0.05
+
+
+def test_int8_graph_traced_with_dynamic_size_exports_a_dynamic_shape_file(inputs, tmp_path):
+    """The x86 quantizers trace height/width as dynamic, so one trained model gives both the fixed-size file and
+    the dynamic-shape one (original-size inference); they agree at the fixed size."""
+    import onnxruntime as ort
+
+    from export.onnx_export import export_onnx
+    from training.qat import QUANTIZERS
+
+    assert QUANTIZERS["x86"].dynamic_size and QUANTIZERS["x86-fused"].dynamic_size
+    model, _, _, _, _ = _distilled("x86-fused", inputs, dynamic_size=True)
+    fixed = ort.InferenceSession(str(export_onnx(model, tmp_path / "fixed.onnx", (SIZE, SIZE))))
+    dynamic = ort.InferenceSession(str(export_onnx(model, tmp_path / "dynamic.onnx", None)))
+    x = inputs[0].numpy()
+    for a, b in zip(fixed.run(None, {"input": x}), dynamic.run(None, {"input": x})):
+        assert np.abs(a - b).max() < 1e-5
+    tall = dynamic.run(None, {"input": x[:, :, :, :96]})  # 160 high, 96 wide
+    anchors = 2 * sum((160 // s) * (96 // s) for s in (8, 16, 32))
+    assert [o.shape for o in tall] == [(1, anchors, 4), (1, anchors, 2), (1, anchors, 10)]

@@ -20,7 +20,7 @@ anchors that matter. BatchNorm runs on its frozen running statistics (batches ar
 folds BatchNorm into the int8 convolutions at the end.
 
 Recipe (the defaults; measured on the 626 WIDER val images at 640; the experiments behind each step are tabulated
-in docs/QUANTIZATION.md):
+in docs/QAT_EXPERIMENTS.md):
 
 1. ``drop_pre_activation_quantizers`` (x86 only): torchao's X86InductorQuantizer in QAT mode fake-quantizes every
    conv-BN output *and* the LeakyReLU output after it (47 of its 89 activation quantizers are such double
@@ -39,15 +39,26 @@ in docs/QUANTIZATION.md):
 4. Loss: the distillation loss plus a face log-odds term (``--logit-weight 3``): BCE has no gradient where both
    probabilities are small, yet the ranking of low-confidence faces is what Medium/Hard AP measures. Without it,
    fine-tuning did not move AP beyond calibration-only (+-0.3 points, noise); with it Easy/Medium gained ~0.3-0.4.
-5. Schedule: Adam lr 5e-5 cosine, batch 4, 300 steps (~3 min per quantizer on 2 cores; batch 2 gave the same
+5. ``make_ranges_learnable`` (``--learn-ranges``, ``--range-lr 0.02``): after the observer warm-up every per-tensor
+   activation fake-quant becomes a ``LearnableFakeQuantize`` (LSQ) starting from its observed range; scale and zero
+   point are trained with the weights, each at 0.02 x its starting value per Adam step. Min/max ranges are set by a
+   few outliers, and before a LeakyReLU (the rounded conv outputs of ``x86-fused`` and ``litert``) half of the range
+   shrinks 10x after the activation. Same seed, everything else equal: x86 .8838/.8357/.5508 -> .8864/.8409/.5510
+   (ORT) and .8863/.8411/.5517 on OpenVINO; x86-fused .8810/.8269/.5401 -> .8853/.8355/.5451; litert
+   .8788/.8245/.5398 -> .8774/.8315/.5395. Easy/Medium gain, Hard does not move.
+6. Schedule: Adam lr 5e-5 cosine, batch 4, 300 steps (~3 min per quantizer on 2 cores; batch 2 gave the same
    Easy/Medium and 0.2 lower Hard). A longer/higher-lr schedule alone (300 steps at 1e-4, without 1-4) reached
    only .876/.820/.541; 100-300 steps are within noise (~0.3 points) of each other once 1-4 are in place. Stem
    conv frozen.
 
+The x86 quantizers trace height and width as dynamic dimensions, so each trained x86 model is exported twice: at
+640x640 and as a dynamic-shape file for original-size inference (``FaceDetector(precision="int8",
+input_size=None)``; litert-torch bakes shapes into the .tflite, so LiteRT has only the 640 file).
+
 CLI: ``python -m training.qat --model-dir DIR [--steps 300] [--no-baselines] [--lr 5e-5] [--batch-size 4]
-[--whole-images 0] [--freeze-observers-at 0.7] [--equalize 16] [--logit-weight 3]`` (each flag's default is the
-recipe above; ``--equalize 0 --logit-weight 0 --steps 150`` is the previous recipe, except that the x86
-pre-activation quantizers are always dropped now).
+[--whole-images 0] [--freeze-observers-at 0.7] [--equalize 16] [--logit-weight 3] [--learn-ranges | --no-learn-ranges]
+[--range-lr 0.02]`` (each flag's default is the recipe above; ``--no-learn-ranges`` is the
+previous recipe).
 """
 
 from __future__ import annotations
@@ -123,14 +134,17 @@ class QuantizerSpec:
     formats: tuple[str, ...]
     # drop the fake-quant on BatchNorm outputs that only feed a (leaky) ReLU (see drop_pre_activation_quantizers)
     drop_pre_activation: bool = False
+    # traced with dynamic height/width, so the int8 model is also exported as a dynamic-shape file (litert-torch
+    # bakes shapes into the .tflite anyway)
+    dynamic_size: bool = False
 
 
 QUANTIZERS: dict[str, QuantizerSpec] = {
     # OpenVINO fuses conv + (leaky) ReLU and requantizes after the activation: no rounding before it
-    "x86": QuantizerSpec("x86", _x86_quantizer, True, ("openvino",), drop_pre_activation=True),
+    "x86": QuantizerSpec("x86", _x86_quantizer, True, ("openvino",), drop_pre_activation=True, dynamic_size=True),
     # ONNX Runtime only runs a conv in int8 (QLinearConv) when a QuantizeLinear follows it directly; without that it
     # dequantizes and runs the conv in fp32 (2x slower than the fp32 model here), so its file keeps those roundings
-    "x86-fused": QuantizerSpec("x86-fused", _x86_quantizer, True, ("onnx",)),
+    "x86-fused": QuantizerSpec("x86-fused", _x86_quantizer, True, ("onnx",), dynamic_size=True),
     # TFLite runs LEAKY_RELU as its own int8 kernel, so the conv output must stay quantized there
     "litert": QuantizerSpec("litert", _litert_quantizer, False, ("tflite",)),
 }
@@ -250,13 +264,18 @@ def equalize_depthwise_inputs(model: torch.nn.Module, images: list[torch.Tensor]
     return len(pairs)
 
 
-def prepare(model: torch.nn.Module, quantizer: object, size: int, qat: bool = True) -> torch.fx.GraphModule:
-    """Export (batch dimension dynamic) and insert fake-quantize (QAT) or observers (PTQ)."""
+def prepare(model: torch.nn.Module, quantizer: object, size: int, qat: bool = True,
+            dynamic_size: bool = False) -> torch.fx.GraphModule:
+    """Export (batch dimension dynamic; height and width too with ``dynamic_size``, so that the int8 model can
+    also be exported as a dynamic-shape file for original-size inference) and insert fake-quantize (QAT) or
+    observers (PTQ)."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
     example = torch.zeros(2, 3, size, size)
-    batch = torch.export.Dim("batch", min=1, max=64)
-    graph = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: batch}}).module()
+    axes = {0: torch.export.Dim("batch", min=1, max=64)}
+    if dynamic_size:  # at least 64: the stride-32 map must be 2+ wide, or torch.export specializes the FPN upsample
+        axes |= {2: torch.export.Dim("height", min=64, max=8192), 3: torch.export.Dim("width", min=64, max=8192)}
+    graph = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": axes}).module()
     return (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
 
 
@@ -284,6 +303,31 @@ def distillation_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Te
     return loss
 
 
+def make_ranges_learnable(model: torch.fx.GraphModule) -> int:
+    """Swap every calibrated per-tensor activation fake-quant for a ``LearnableFakeQuantize`` (LSQ: scale and zero
+    point trained by backpropagation) that starts from the observed range. Min/max ranges are a poor choice where a
+    few outliers set them, and before a LeakyReLU (the fused graphs) the negative half of the range shrinks 10x after
+    the activation; a learned range can trade clipping for resolution there. Weight fake-quants (per channel) keep
+    their min/max observers. Returns how many were swapped; call after the observer warm-up."""
+    from torchao.quantization.pt2e import FakeQuantize, LearnableFakeQuantize
+
+    swapped = 0
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, FakeQuantize) or module.qscheme not in (torch.per_tensor_affine,
+                                                                          torch.per_tensor_symmetric):
+            continue
+        observer = module.activation_post_process
+        learnable = LearnableFakeQuantize(type(observer), quant_min=module.quant_min, quant_max=module.quant_max,
+                                          dtype=observer.dtype, qscheme=observer.qscheme)
+        learnable._initialize_or_update_qparams(module.scale.detach().clone().reshape(1).float(),
+                                                module.zero_point.detach().clone().reshape(1))
+        learnable.activation_post_process.load_state_dict(observer.state_dict())
+        learnable.enable_range_learning()
+        model.set_submodule(name, learnable)
+        swapped += 1
+    return swapped
+
+
 def freeze_observers(model: torch.nn.Module) -> None:
     from torchao.quantization.pt2e import disable_observer
 
@@ -305,16 +349,18 @@ def distill(
     freeze_observers_at: float = 0.7,
     frozen: tuple[str, ...] = FROZEN_PREFIXES,
     logit_weight: float = 0.0,
+    range_lr: float = 2e-2,
 ) -> list[float]:
     """Fine-tune the fake-quantized ``student`` towards ``teacher``; returns the loss per step. Parameters whose
-    name starts with one of ``frozen`` stay fixed."""
+    name starts with one of ``frozen`` stay fixed. Learnable quantization ranges (``make_ranges_learnable``) move
+    at ``range_lr`` relative to their starting scale per step."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
 
     from .train import freeze_parameters
 
     move_exported_model_to_eval(student)  # BatchNorm on running statistics: small batches would make them drift
     freeze_parameters(student, list(frozen))
-    optimizer = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=lr)
+    optimizer = torch.optim.Adam(_parameter_groups(student, lr, range_lr), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, steps))
     losses: list[float] = []
     for step in range(steps):
@@ -333,6 +379,22 @@ def distill(
         if step % 10 == 0 or step == steps - 1:
             log.info("qat step %d/%d loss %.4f", step + 1, steps, losses[-1])
     return losses
+
+
+def _parameter_groups(student: torch.nn.Module, lr: float, range_lr: float) -> list[dict]:
+    """Weights at ``lr``; each learnable quantizer's scale at ``range_lr`` x its starting scale (Adam's steps have a
+    fixed size, and the scales of this model span 100x) and its zero point at ``range_lr`` x 50 levels."""
+    from torchao.quantization.pt2e import LearnableFakeQuantize
+
+    ranges = [m for m in student.modules() if isinstance(m, LearnableFakeQuantize) and m.scale is not None
+              and m.scale.requires_grad]
+    range_ids = {id(p) for m in ranges for p in (m.scale, m.zero_point)}
+    groups: list[dict] = [{"params": [p for p in student.parameters() if p.requires_grad and id(p) not in range_ids],
+                           "lr": lr}]
+    for module in ranges:
+        groups.append({"params": [module.scale], "lr": range_lr * float(module.scale.detach().abs().max())})
+        groups.append({"params": [module.zero_point], "lr": range_lr * 50})
+    return groups
 
 
 def convert(student: torch.fx.GraphModule, spec: QuantizerSpec) -> torch.fx.GraphModule:
@@ -370,6 +432,8 @@ def quantization_aware_training(
     equalize: int = 16,
     warmup: int = 16,
     logit_weight: float = 3.0,
+    learn_ranges: bool = True,
+    range_lr: float = 2e-2,
 ) -> QatResult:
     """QAT from the fp32 checkpoint; returns the converted (int8 Q/DQ) model. See the module docstring for the
     defaults."""
@@ -386,12 +450,14 @@ def quantization_aware_training(
         pairs = equalize_depthwise_inputs(student_source, calibration_inputs(paths, size, equalize, seed + 7))
         log.info("%s: equalized %d conv -> depthwise pairs on %d images", quantizer, pairs, equalize)
         # the equalized depthwise weights are scaled down by up to 64x: Adam's fixed-size steps would be up to 64x
-        # larger relative to them (measured: fine-tuning them costs AP), so they stay fixed
+        # larger relative to them (measured: fine-tuning them costs AP, even with each channel's steps scaled down
+        # by its gain), so they stay fixed
         frozen = frozen + tuple(f"{name}.weight" for name, module in student_source.named_modules()
                                 if isinstance(module, torch.nn.Conv2d) and name.startswith("body.")
                                 and module.groups > 1)
     quantizer_object = spec.make(True, float_heads)
-    student = prepare(InferenceModel(student_source), quantizer_object, size, qat=True)
+    student = prepare(InferenceModel(student_source), quantizer_object, size, qat=True,
+                      dynamic_size=spec.dynamic_size)
     if spec.drop_pre_activation:
         log.info("%s: dropped %d pre-activation fake-quants", quantizer, drop_pre_activation_quantizers(student))
     # BatchNorm must run on its running statistics from the first forward on: in train mode even the observer
@@ -400,10 +466,12 @@ def quantization_aware_training(
     with torch.no_grad():  # observer warm-up on whole images before any weight moves
         for x in calibration_inputs(paths, size, warmup, seed):
             student(x)
+    if learn_ranges:
+        log.info("%s: %d activation quantizers with learnable ranges", quantizer, make_ranges_learnable(student))
     start = time.perf_counter()
     losses = distill(student, teacher, sample_inputs(paths, size, seed, whole=whole), steps, batch_size, lr,
                      freeze_observers_at, tuple(p if p.startswith("model.") else f"model.{p}" for p in frozen),
-                     logit_weight)
+                     logit_weight, range_lr)
     converted = convert(student, spec)
     return QatResult(quantizer, converted, quantizer_object, losses, time.perf_counter() - start)
 
@@ -449,24 +517,29 @@ def export_int8(model_dir: Path, data_root: Path, steps: int, checkpoint: Path =
     _, meta = load_checkpoint(checkpoint)
     entries: list[dict] = []
 
-    recipe = (f"{steps} distillation steps (lr {qat_options.get('lr', DEFAULTS['lr'])}, batch "
-              f"{qat_options.get('batch_size', DEFAULTS['batch_size'])}, depthwise-input equalization on "
-              f"{qat_options.get('equalize', DEFAULTS['equalize'])} images, face log-odds weight "
-              f"{qat_options.get('logit_weight', DEFAULTS['logit_weight'])})")
+    options = DEFAULTS | qat_options
+    recipe = (f"{steps} distillation steps (lr {options['lr']}, batch {options['batch_size']}, depthwise-input "
+              f"equalization on {options['equalize']} images, face log-odds weight {options['logit_weight']}"
+              + (f", learned activation ranges at {options['range_lr']}" if options["learn_ranges"] else "") + ")")
+    dynamic_stem = model_dir / f"{name}_dynamic"
+    sizes: tuple[tuple[Path, tuple[int, int] | None], ...] = ((stem, shape), (dynamic_stem, None))
     fused = quantization_aware_training(data_root, "x86-fused", steps, size, checkpoint=checkpoint, **qat_options)
-    onnx_int8 = export_onnx(fused.model, stem.with_name(stem.name + "_int8.onnx"), shape)
     note = (f"QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; every conv output quantized, so "
             f"ONNX Runtime runs QLinearConv), {recipe}")
-    entries.append(file_entry(model_dir, onnx_int8, "onnx", "int8", shape, **_entry_note(note, "torch.onnx QDQ")))
+    for file_stem, input_size in sizes:  # one trained model, exported at 640 and with dynamic height/width
+        onnx_int8 = export_onnx(fused.model, file_stem.with_name(file_stem.name + "_int8.onnx"), input_size)
+        entries.append(file_entry(model_dir, onnx_int8, "onnx", "int8", input_size,
+                                  **_entry_note(note, "torch.onnx QDQ")))
 
     x86 = quantization_aware_training(data_root, "x86", steps, size, checkpoint=checkpoint, **qat_options)
-    with tempfile.TemporaryDirectory(prefix="edge_sdk_qat_") as scratch:
-        qdq = export_onnx(x86.model, Path(scratch) / "openvino_int8.onnx", shape)
-        xml, weights = export_openvino(qdq, stem.with_name(stem.name + "_int8.xml"), "fp32")
     note = (f"QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; conv outputs rounded only after "
             f"their activation, as OpenVINO fuses them), {recipe}")
-    entries.append(file_entry(model_dir, xml, "openvino", "int8", shape, extra_files=(weights,),
-                              **_entry_note(note, "openvino convert_model(QDQ ONNX)")))
+    with tempfile.TemporaryDirectory(prefix="edge_sdk_qat_") as scratch:
+        for file_stem, input_size in sizes:
+            qdq = export_onnx(x86.model, Path(scratch) / f"{file_stem.name}.onnx", input_size)
+            xml, weights = export_openvino(qdq, file_stem.with_name(file_stem.name + "_int8.xml"), "fp32")
+            entries.append(file_entry(model_dir, xml, "openvino", "int8", input_size, extra_files=(weights,),
+                                      **_entry_note(note, "openvino convert_model(QDQ ONNX)")))
 
     lite = quantization_aware_training(data_root, "litert", steps, size, checkpoint=checkpoint, **qat_options)
     tflite_int8 = stem.with_name(stem.name + "_int8.tflite")
@@ -475,17 +548,21 @@ def export_int8(model_dir: Path, data_root: Path, steps: int, checkpoint: Path =
                               **_entry_note(f"QAT: PT2E litert-torch quantizer (int8, per-channel weights), {recipe}",
                                             "litert-torch full-integer")))
     log.info("QAT done: x86-fused %.0f s, x86 %.0f s, litert %.0f s", fused.seconds, x86.seconds, lite.seconds)
+    # recorded now, so that a failure in the baselines below does not orphan the trained files
+    write_manifest(model_dir, name, meta, checkpoint, entries, manifest["produced_by"])
 
     if baselines:
-        fp32_onnx = next(model_dir / f["path"] for f in manifest["files"]
-                         if f["format"] == "onnx" and f["precision"] == "fp32" and f["input_size"] == list(shape))
         calib = [t.numpy() for t in calibration_inputs(train_images(data_root), size, calibration)]
-        path = ptq_onnxruntime(fp32_onnx, stem.with_name(stem.name + "_int8-ptq.onnx"), calib)
-        entries.append(file_entry(model_dir, path, "onnx", "int8-ptq", shape,
-                                  **_entry_note(f"PTQ baseline: onnxruntime quantize_static, {calibration} images", "")))
-        xml = ptq_openvino(fp32_onnx, stem.with_name(stem.name + "_int8-ptq.xml"), calib)
-        entries.append(file_entry(model_dir, xml, "openvino", "int8-ptq", shape, extra_files=(xml.with_suffix(".bin"),),
-                                  **_entry_note(f"PTQ baseline: nncf.quantize, {calibration} images", "")))
+        for file_stem, input_size in sizes:  # PTQ of the fp32 file of the same shape, calibrated at ``size``
+            fp32_onnx = next(model_dir / f["path"] for f in manifest["files"] if f["format"] == "onnx"
+                             and f["precision"] == "fp32" and f["input_size"] == (input_size and list(input_size)))
+            path = ptq_onnxruntime(fp32_onnx, file_stem.with_name(file_stem.name + "_int8-ptq.onnx"), calib)
+            entries.append(file_entry(model_dir, path, "onnx", "int8-ptq", input_size, **_entry_note(
+                f"PTQ baseline: onnxruntime quantize_static, {calibration} images", "")))
+            xml = ptq_openvino(fp32_onnx, file_stem.with_name(file_stem.name + "_int8-ptq.xml"), calib)
+            entries.append(file_entry(model_dir, xml, "openvino", "int8-ptq", input_size,
+                                      extra_files=(xml.with_suffix(".bin"),),
+                                      **_entry_note(f"PTQ baseline: nncf.quantize, {calibration} images", "")))
         ptq_lite, quantizer = post_training_quantization(data_root, "litert", size, calibration, checkpoint)
         path = stem.with_name(stem.name + "_int8-ptq.tflite")
         names = export_tflite(ptq_lite, path, shape, QuantConfig(pt2e_quantizer=quantizer))
@@ -518,7 +595,7 @@ def bundle(source_dir: Path, target_dir: Path, precision: str = "int8") -> list[
 
 # the chosen recipe (see the module docstring); the CLI flags default to these
 DEFAULTS = {"steps": 300, "lr": 5e-5, "batch_size": 4, "whole": 0.0, "freeze_observers_at": 0.7, "equalize": 16,
-            "logit_weight": 3.0}
+            "logit_weight": 3.0, "learn_ranges": True, "range_lr": 2e-2}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="images for the depthwise-input activation equalization (0: off)")
     parser.add_argument("--logit-weight", type=float, default=DEFAULTS["logit_weight"],
                         help="weight of the face log-odds distillation term (0: off)")
+    parser.add_argument("--learn-ranges", action=argparse.BooleanOptionalAction, default=DEFAULTS["learn_ranges"],
+                        help="learn the activation quantization ranges (LSQ) during fine-tuning")
+    parser.add_argument("--range-lr", type=float, default=DEFAULTS["range_lr"],
+                        help="step of a learned range per step, relative to its starting scale")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--bundle-into", type=Path, default=None, metavar="DIR",
                         help="only copy the int8 (QAT) files of --model-dir into this model directory (no training)")
@@ -553,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     options = dict(lr=args.lr, batch_size=args.batch_size, whole=args.whole_images,
                    freeze_observers_at=args.freeze_observers_at, equalize=args.equalize,
-                   logit_weight=args.logit_weight)
+                   logit_weight=args.logit_weight, learn_ranges=args.learn_ranges, range_lr=args.range_lr)
     log.info("QAT options: steps %d, %s", args.steps, options)
     for entry in export_int8(args.model_dir, args.data_root, args.steps, args.checkpoint, not args.no_baselines,
                              **options):
