@@ -1,4 +1,5 @@
-"""fp32 vs PTQ int8 vs QAT int8 on every backend: WIDER FACE AP, latency at 640 (1 and 2 threads), model size.
+"""fp32 vs PTQ int8 vs QAT int8 on every backend: WIDER FACE AP at 640 and (dynamic-shape files) at original size,
+latency at 640 (1 and 2 threads), model size.
 
     python -m benchmarks.quantization --model out/quant --data-root ../shared/data --out docs/QUANTIZATION.md
 
@@ -173,7 +174,7 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
             f"`{r['file']}` |"
         )
     lines += ["", "Ratios within each backend (this run):", ""]
-    for backend, fp32, qat, ptq in _trios(rows, "ap_640"):
+    for backend, fp32, qat, ptq in _trios(rows):
         speed = " / ".join(f"{fp32['latency_ms'][t] / qat['latency_ms'][t]:.2f}x ({t} thr)" for t in ("1", "2"))
         lines.append(f"- {backend}: QAT int8 speed-up over fp32 {speed}; {_accuracy_deltas(fp32, qat, ptq, 'ap_640')}")
     lines += [
@@ -213,11 +214,11 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
         lines.append(f"| {r['backend']} | {PRECISION_LABELS[r['precision']]} | {ap['easy']:.4f} | {ap['medium']:.4f} | "
                      f"{ap['hard']:.4f} | `{r['file']}` |")
     lines += ["", *[f"- {backend}: {_accuracy_deltas(fp32, qat, ptq, 'ap')}"
-                    for backend, fp32, qat, ptq in _trios(original_rows, "ap")], ""]
+                    for backend, fp32, qat, ptq in _trios(original_rows)], ""]
     return "\n".join(lines)
 
 
-def _trios(rows: list[dict], ap_key: str) -> list[tuple[str, dict, dict, dict | None]]:
+def _trios(rows: list[dict]) -> list[tuple[str, dict, dict, dict | None]]:
     """(backend, fp32 row, QAT row, PTQ row or None) for every backend that has fp32 and QAT rows."""
     by_key = {(r["backend"], r["precision"]): r for r in rows}
     out = []

@@ -499,7 +499,8 @@ def _entry_note(kind: str, detail: str) -> dict[str, str]:
 def export_int8(model_dir: Path, data_root: Path, steps: int, checkpoint: Path = DEFAULT_CHECKPOINT,
                 baselines: bool = True, calibration: int = 64, size: int = 640, **qat_options) -> list[dict]:
     """QAT int8 files for ONNX, OpenVINO and TFLite (precision "int8"), plus the PTQ baselines (precision
-    "int8-ptq"), written into ``model_dir`` (which holds the fp32 export) and added to its manifest."""
+    "int8-ptq"), written into ``model_dir`` (which holds the fp32 export, fixed and dynamic-shape) and added to its
+    manifest. ONNX and OpenVINO files come at ``size`` and with dynamic height/width; TFLite at ``size`` only."""
     import json
     import tempfile
 
