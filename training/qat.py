@@ -555,8 +555,9 @@ def export_int8(model_dir: Path, data_root: Path, steps: int, checkpoint: Path =
     if baselines:
         calib = [t.numpy() for t in calibration_inputs(train_images(data_root), size, calibration)]
         for file_stem, input_size in sizes:  # PTQ of the fp32 file of the same shape, calibrated at ``size``
+            listed_size = None if input_size is None else list(input_size)  # the manifest's form of the size
             fp32_onnx = next(model_dir / f["path"] for f in manifest["files"] if f["format"] == "onnx"
-                             and f["precision"] == "fp32" and f["input_size"] == (input_size and list(input_size)))
+                             and f["precision"] == "fp32" and f["input_size"] == listed_size)
             path = ptq_onnxruntime(fp32_onnx, file_stem.with_name(file_stem.name + "_int8-ptq.onnx"), calib)
             entries.append(file_entry(model_dir, path, "onnx", "int8-ptq", input_size, **_entry_note(
                 f"PTQ baseline: onnxruntime quantize_static, {calibration} images", "")))
