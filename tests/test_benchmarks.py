@@ -177,3 +177,47 @@ def test_quantization_page_plans_original_size_rows_from_the_dynamic_files():
     assert "2.00x (1 thr)" in page and "-1.00 / -1.00 / -1.00" in page
     assert "| openvino | int8 QAT | 0.8950 | 0.8700 | 0.7400 | `int8_dynamic.xml` |" in page
     assert "-0.50 / -1.00 / -1.00; QAT - PTQ on Hard +4.00 points" in page
+
+
+def test_int8_sensitivity_removes_each_parts_activation_rounding_and_scores_it(shared_data, tmp_path):
+    """The bundled int8 QDQ file: every activation Q/DQ pair belongs to exactly one part, removing a part's pairs
+    leaves a graph that ONNX Runtime runs (float activations there, int8 weights kept), and the CLI scores the file,
+    fp32 and each variant on real val images."""
+    require("onnx", "the tool edits the ONNX graph")
+    ort = require("onnxruntime", "the variants run in onnxruntime")
+    require("scipy", "the WIDER FACE .mat ground truth")
+    require("tqdm", "evaluation.run_detector")
+    import onnx
+
+    from benchmarks import int8_sensitivity as tool
+
+    model_dir = REPO_ROOT / "edge_sdk" / "models" / "retinaface_mnet025"
+    model = onnx.load(str(model_dir / "retinaface_mnet025_640x640_int8.onnx"))
+    total = len(tool.activation_pairs(model))
+    per_part = {label: tool.without_activation_rounding(model, scope)[1] for label, scope in tool.PARTS.items()}
+    assert total > 80 and per_part["all activations"] == total
+    assert all(n > 0 for n in per_part.values()), per_part
+    assert sum(n for label, n in per_part.items() if label != "all activations") == total
+    floated, _ = tool.without_activation_rounding(model, "model.body.stage1")
+    left = tool.activation_pairs(floated)
+    assert len(left) == total - per_part["backbone stage 1 (strides 2-8)"]
+    assert not any(s.startswith("model.body.stage1") for _, _, scopes in left for s in scopes)
+    session = ort.InferenceSession(floated.SerializeToString(), providers=["CPUExecutionProvider"])
+    boxes, scores, landmarks = session.run(None, {"input": np.zeros((1, 3, 640, 640), np.float32)})
+    assert scores.shape == (1, 16800, 2) and np.isfinite(scores).all()
+
+    out = tmp_path / "INT8_SENSITIVITY.md"
+    argv = ["--model", str(model_dir), "--data-root", str(shared_data), "--limit", "3", "--out", str(out)]
+    assert tool.main(argv) == 0
+    table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [line.split(" | ")[0] for line in table] == ["| fp32 file", "| int8 file as shipped",
+                                                        *[f"| {label} in float" for label in tool.PARTS]]
+    hard = [float(line.split(" | ")[4]) for line in table]
+    assert all(0 < h <= 1 for h in hard)
+
+    with pytest.raises(ValueError, match="name_scopes"):
+        bare = onnx.ModelProto()
+        bare.CopyFrom(model)
+        for node in bare.graph.node:
+            del node.metadata_props[:]
+        tool.without_activation_rounding(bare, "")
