@@ -197,7 +197,7 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
         "  stage 1 (strides 2-8, the small faces): with its activations in float the ORT file is at -0.07 Hard",
         "  (`python -m benchmarks.int8_sensitivity`, docs/INT8_SENSITIVITY.md). TFLite also rounds its score logits to",
         "  int8 (-0.14 Hard). Removing the cause needs a ReLU model, i.e. the fp32 model re-trained on the full WIDER",
-        "  train set (a ReLU model distilled on the 581 train images here lost 11 Hard points), or a runtime kernel",
+        "  train set (ReLU models distilled on the 581 train images here lost 7-11 Hard points), or a runtime kernel",
         "  that fuses LeakyReLU (docs/QAT_EXPERIMENTS.md, third round).",
         "- Seed noise: over three seeds of the recipe (training crops only) the QAT files scored, against fp32 (E/M/H,",
         "  points, mean and range): OpenVINO +0.08 / -0.21 / -0.47 (Hard -0.53 to -0.43), ONNX Runtime -0.35 / -0.62 /",
