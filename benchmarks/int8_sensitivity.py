@@ -73,20 +73,21 @@ def without_activation_rounding(model: onnx.ModelProto, scope: str) -> tuple[onn
     copy.CopyFrom(model)
     graph = copy.graph
     outputs = {o.name for o in graph.output}
-    removed = 0
+    renames: dict[str, str] = {}  # a removed DequantizeLinear's output -> the activation it came from
+    removed: list[onnx.NodeProto] = []
     for quantize, dequantize, scopes in activation_pairs(copy):
         if scope and not any(s == scope or s.startswith(scope + ".") for s in scopes):
             continue
         if any(d.output[0] in outputs for d in dequantize):
             continue  # a graph output keeps its name
-        source = quantize.input[0]
-        for dq in dequantize:
-            for node in graph.node:
-                node.input[:] = [source if name == dq.output[0] else name for name in node.input]
-            graph.node.remove(dq)
-        graph.node.remove(quantize)
-        removed += 1
-    return copy, removed
+        renames.update({d.output[0]: quantize.input[0] for d in dequantize})
+        removed += [quantize, *dequantize]
+    for node in removed:
+        graph.node.remove(node)
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    pairs = sum(node.op_type == "QuantizeLinear" for node in removed)
+    return copy, pairs
 
 
 def score(model: onnx.ModelProto, template: dict, input_size: list[int] | None, data_root: Path,
