@@ -20,7 +20,9 @@ import datetime as _dt
 import json
 import platform
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -90,8 +92,27 @@ def without_activation_rounding(model: onnx.ModelProto, scope: str) -> tuple[onn
     return copy, pairs
 
 
-def score(model: onnx.ModelProto, template: dict, input_size: list[int] | None, data_root: Path,
-          limit: int | None) -> dict[str, float]:
+@dataclass(frozen=True)
+class ValImages:
+    """The WIDER FACE val images to score and their ground truth, read once for every variant."""
+
+    root: Path
+    gt: Any
+    keys: list[str]
+
+    @classmethod
+    def load(cls, data_root: Path, limit: int | None) -> "ValImages":
+        from evaluation.widerface import list_widerface_images, load_widerface_gt
+
+        root = data_root / "widerface"
+        gt = load_widerface_gt(root)
+        keys = list_widerface_images(root, gt=gt)
+        if limit:
+            keys = keys[:: max(1, len(keys) // limit)][:limit]  # spread over the events
+        return cls(root, gt, keys)
+
+
+def score(model: onnx.ModelProto, template: dict, input_size: list[int] | None, val: ValImages) -> dict[str, float]:
     """WIDER FACE val AP of ``model``, run through the SDK (onnxruntime) from a scratch model directory that carries
     the original manifest's settings."""
     with tempfile.TemporaryDirectory(prefix="edge_sdk_int8_sensitivity_") as scratch:
@@ -101,23 +122,18 @@ def score(model: onnx.ModelProto, template: dict, input_size: list[int] | None, 
                                           "input_size": input_size, "sha256": sha256_of(path),
                                           "bytes": path.stat().st_size, "extra_files": []}])
         (Path(scratch) / MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
-        return score_directory(Path(scratch), "int8", input_size, data_root, limit)
+        return score_directory(Path(scratch), "int8", input_size, val)
 
 
-def score_directory(model_dir: Path, precision: str, input_size: list[int] | None, data_root: Path,
-                    limit: int | None) -> dict[str, float]:
+def score_directory(model_dir: Path, precision: str, input_size: list[int] | None,
+                    val: ValImages) -> dict[str, float]:
     from evaluation.detectors import run_detector, sdk_detector
-    from evaluation.widerface import evaluate_widerface, image_path, list_widerface_images, load_widerface_gt
+    from evaluation.widerface import evaluate_widerface, image_path
 
-    root = data_root / "widerface"
-    gt = load_widerface_gt(root)
-    keys = list_widerface_images(root, gt=gt)
-    if limit:
-        keys = keys[:: max(1, len(keys) // limit)][:limit]  # spread over the events
     detector = sdk_detector(model=model_dir, backend="onnxruntime", precision=precision,
                             input_size=input_size[0] if input_size else None)
-    predictions, _, _ = run_detector(detector, {k: image_path(root, k) for k in keys}, progress=False)
-    return evaluate_widerface(predictions, gt, images=keys).ap | {"images": len(keys)}
+    predictions, _, _ = run_detector(detector, {k: image_path(val.root, k) for k in val.keys}, progress=False)
+    return evaluate_widerface(predictions, val.gt, images=val.keys).ap | {"images": len(val.keys)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,12 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     model = onnx.load(str(args.model / entry["path"]))
     size = entry["input_size"]
 
-    fp32 = score_directory(args.model, "fp32", size, args.data_root, args.limit)
-    rows = [("int8 file as shipped", 0, score(model, template, size, args.data_root, args.limit))]
+    val = ValImages.load(args.data_root, args.limit)
+    fp32 = score_directory(args.model, "fp32", size, val)
+    rows = [("int8 file as shipped", 0, score(model, template, size, val))]
     for label, scope in PARTS.items():
         variant, removed = without_activation_rounding(model, scope)
         print(f"{label}: {removed} activation Q/DQ pairs removed", flush=True)
-        rows.append((f"{label} in float", removed, score(variant, template, size, args.data_root, args.limit)))
+        rows.append((f"{label} in float", removed, score(variant, template, size, val)))
     text = render(entry["path"], fp32, rows, args.limit)
     print(text)
     if args.out:
