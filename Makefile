@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # Everything the test suite exercises (a device installs only its backend's extra, see README).
 EXTRAS := onnx,openvino,tflite,export,train,quantize,eval,serve,mqtt,ray,dev
 
-.PHONY: demo test test-all install clean
+.PHONY: demo test test-all install clean gpu-data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(VENV)/.installed
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# The small WIDER subset the GPU check carries to a lent GPU machine (docs/TRAINING.md, GPU check).
+gpu-data: $(VENV)/.installed
+	$(PY) -m benchmarks.gpu_check subset --data-root ../shared/data --out .gpu_data
 
 clean:
 	rm -rf $(VENV) out

@@ -139,7 +139,12 @@ def build_loader(dataset: FaceDataset, global_batch: int, sizes: list[int], seed
     batches = MultiScaleBatchSampler(sampler, per_rank, sizes, seed)
     if len(batches) == 0:
         raise ValueError(f"{len(dataset)} images are fewer than one global batch of {global_batch}")
+    # Workers come from a fork server, not a fork of this process: by the time the first batch is drawn the trainer
+    # may have run OpenCV's and torch's thread pools (the evaluation at step 0), and a fork of a process whose pools
+    # ran deadlocks in the child (seen on a 16-core CUDA machine: no step after the first evaluation). Persistent:
+    # the workers start once per run, not once per epoch.
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
                         pin_memory=pin_memory, worker_init_fn=_worker_init if num_workers else None,
-                        persistent_workers=False)
+                        multiprocessing_context="forkserver" if num_workers else None,
+                        persistent_workers=num_workers > 0)
     return loader, batches

@@ -7,8 +7,9 @@ launches processes). Device and backend choice, in one place:
 * ``device="cuda"`` (or ``"auto"`` with CUDA available): ``cuda:LOCAL_RANK`` and the **NCCL** backend;
 * otherwise the CPU and the **gloo** backend.
 
-Without ``WORLD_SIZE`` (plain ``python -m training.train``) no process group is created and the collectives below
-are no-ops, so the same code path runs single-process.
+Without torchrun's environment (plain ``python -m training.train``) no process group is created and the collectives
+below are no-ops, so the same code path runs single-process. Under torchrun a process group is created even for one
+process (``--nproc_per_node 1``), so NCCL, DDP and SyncBatchNorm conversion are exercised by a one-GPU run.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def select_device(requested: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def launched_by_torchrun() -> bool:
+    """True when torchrun (or another launcher that sets its rendezvous variables) started this process."""
+    return "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+
+
 def setup(requested_device: str = "auto", timeout_minutes: float = 60.0) -> DistContext:
     """Initialise from the torchrun environment (or single process). The timeout bounds how long processes wait for
     each other, e.g. while rank 0 writes a checkpoint."""
@@ -63,7 +69,7 @@ def setup(requested_device: str = "auto", timeout_minutes: float = 60.0) -> Dist
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = select_device(requested_device, local_rank)
-    if world_size == 1:
+    if not launched_by_torchrun():
         return DistContext(0, 0, 1, device, None)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():

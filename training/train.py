@@ -177,9 +177,12 @@ class Trainer:
         frozen = freeze_parameters(model, t.freeze)
         if frozen:
             log.info("frozen parameters (%d): %s", len(frozen), ", ".join(frozen))
+        self.sync_bn_layers = 0
         if t.sync_bn and ctx.distributed:
             if ctx.device.type == "cuda":
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+                self.sync_bn_layers = sum(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
+                log.info("SyncBatchNorm: %d BatchNorm layers converted", self.sync_bn_layers)
             else:
                 log.warning("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel): ignored on %s",
                             ctx.device)
@@ -420,6 +423,24 @@ class Trainer:
         log.debug("step %d: %s", self.step, row)
         return row
 
+    def runtime_facts(self) -> dict[str, Any]:
+        """How this run actually ran (device, process group, AMP, SyncBatchNorm, peak GPU memory): the evidence a
+        GPU check reads back from ``summary.json``."""
+        facts: dict[str, Any] = {
+            "device": str(self.ctx.device),
+            "process_group": self.ctx.backend,
+            "amp": self.recipe.train.amp_dtype if self.use_amp else None,
+            "grad_scaler": bool(self.scaler.is_enabled()),
+            "sync_bn_layers": self.sync_bn_layers,
+            "pin_memory": bool(self.loader.pin_memory),
+            "num_workers": int(self.loader.num_workers),
+        }
+        if self.ctx.device.type == "cuda":
+            facts["gpu_name"] = torch.cuda.get_device_name(self.ctx.device)
+            facts["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated(self.ctx.device) / 2**20, 1)
+            facts["max_memory_reserved_mb"] = round(torch.cuda.max_memory_reserved(self.ctx.device) / 2**20, 1)
+        return facts
+
     def finish(self, history: list[dict[str, Any]], stopped: bool) -> None:
         if self.ctx.is_main:
             ckpt_dir = self.out / "checkpoints"
@@ -431,7 +452,7 @@ class Trainer:
             summary = {"recipe": self.recipe.name, "step": self.step, "total_steps": self.total_steps,
                        "stopped_early": stopped, "world_size": self.ctx.world_size,
                        "first": history[0] if history else None, "last": history[-1] if history else None,
-                       "evals": self.evals}
+                       "evals": self.evals, "runtime": self.runtime_facts()}
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             log.info("done at step %d: %s", self.step, self.out / ("final.pt" if not stopped else "checkpoints/last.pt"))
         self.metrics.close()
