@@ -18,6 +18,7 @@ from .errors import (
 from .models import DEFAULT_MODEL, bundled_models
 
 __version__ = "0.1.0"
+DISTRIBUTION = "edge-face-sdk"  # the name on the package index (the import name stays edge_sdk)
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import numbers
+import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -19,6 +22,8 @@ from .models import resolve_model
 from .postprocess import decode_detections
 from .preprocess import Letterbox, make_input
 from .priors import Priors, generate_priors
+from .sources import Frame
+from .tracking import FaceTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,35 @@ _PRIOR_CACHE_SIZE = 16  # distinct input shapes remembered (dynamic models see m
 # Most images stacked into one model call by detect_batch (a 640x640 input is 4.9 MB of float32; more images per
 # call stop paying off on CPUs long before this, see docs/BATCHING.md).
 MAX_CALL_BATCH = 16
+MAX_THREADS = 1024  # more inference threads than this is a mistake (and overflows some runtimes' int32 settings)
+
+
+class StreamItem(tuple):
+    """What :meth:`FaceDetector.stream` yields: a ``(frame, faces)`` pair — so ``for frame, faces in stream`` works —
+    that also carries the frame's ``index``, ``timestamp`` (UTC wall clock, epoch seconds: from the source for
+    :class:`edge_sdk.sources.Frame` items, else when the frame arrived), ``media_time_ms`` and ``reconnects`` (live
+    sources)."""
+
+    index: int
+    timestamp: float
+    media_time_ms: float | None
+    reconnects: int
+    latency_ms: float  # the model call's time for this frame (its share of a batch); 0 for a frame that reused faces
+
+    def __new__(cls, frame: object, faces: Detections, index: int, timestamp: float,
+                media_time_ms: float | None = None, reconnects: int = 0, latency_ms: float = 0.0) -> "StreamItem":
+        item = super().__new__(cls, (frame, faces))
+        item.index, item.timestamp, item.media_time_ms, item.reconnects = index, timestamp, media_time_ms, reconnects
+        item.latency_ms = latency_ms
+        return item
+
+    @property
+    def frame(self) -> object:
+        return self[0]
+
+    @property
+    def faces(self) -> Detections:
+        return self[1]
 
 
 class FaceDetector:
@@ -61,14 +95,19 @@ class FaceDetector:
         self.input_size = _check_input_size(input_size)
         self.score_threshold = _check_unit_interval("score_threshold", score_threshold)
         self.nms_threshold = _check_unit_interval("nms_threshold", nms_threshold)
-        if max_faces is not None and (not isinstance(max_faces, int) or max_faces < 1):
-            raise InvalidArgumentError(f"max_faces must be a positive int or None, got {max_faces!r}")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise InvalidArgumentError(f"threads must be a positive int or None, got {threads!r}")
-        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-            raise InvalidArgumentError(f"max_pixels must be a positive int, got {max_pixels!r}")
-        self.max_faces = max_faces
-        self.max_pixels = max_pixels
+        self.max_faces = _check_optional_int("max_faces", max_faces, 1, None)
+        threads = _check_optional_int("threads", threads, 1, MAX_THREADS)
+        self.max_pixels = _check_optional_int("max_pixels", max_pixels, 1, None)
+        if self.max_pixels is None:
+            raise InvalidArgumentError("max_pixels must be a positive int, got None")
+        for name, value in (("backend", backend), ("precision", precision)):
+            if not isinstance(value, str):
+                raise InvalidArgumentError(f"{name} must be a string, got {value!r}")
+        if device is not None and not isinstance(device, str):
+            raise InvalidArgumentError(f"device must be a string (e.g. 'cpu', 'cuda', 'GPU') or None, got {device!r}")
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise InvalidArgumentError(
+                f"model must be None, a bundled model name, a model directory or a model file, got {model!r}")
 
         directory, requested_file = resolve_model(model)
         self.manifest: Manifest = load_manifest(directory)
@@ -133,11 +172,7 @@ class FaceDetector:
         dimension runs them one by one. Batching raises throughput where the runtime uses the extra work well and
         costs latency: the first image's faces arrive with the last one's.
         """
-        if isinstance(images, (np.ndarray, str, bytes, Path)):
-            raise InvalidArgumentError(
-                "detect_batch takes a sequence of images (a list of arrays, paths, ...), not a single image; "
-                "use detect() for one image"
-            )
+        _check_image_sequence("detect_batch", images)
         prepared = []
         for index, image in enumerate(images):
             try:
@@ -175,46 +210,68 @@ class FaceDetector:
         except ValueError as exc:
             raise ModelLoadError(f"model output does not match the manifest's anchor config: {exc}") from exc
 
-    def stream(self, frames: Iterable[object], every: int = 1, batch_size: int = 1) -> Iterator[tuple[object, Detections]]:
-        """Yield ``(frame, detections)`` for each frame of an iterable (a video, a camera, a generator), in order.
+    def stream(self, frames: Iterable[object], every: int = 1, batch_size: int = 1, track: bool = False,
+               tracker: TrackerConfig | None = None) -> Iterator[StreamItem]:
+        """Yield a :class:`StreamItem` — ``(frame, detections)`` with the frame's index and timestamps — for each
+        frame of an iterable (a list, a generator, an :class:`edge_sdk.sources.VideoSource`), in order.
 
         ``every=N`` runs the model on every N-th frame only; the frames in between reuse the last detections
-        (cheap tracking-free frame skipping for slow boards). ``batch_size=B`` gathers B of the frames the model
-        runs on into one :meth:`detect_batch` call: more throughput for offline video, B frames more latency (and
-        B frames held in memory) for live sources.
+        (cheap frame skipping for slow boards). ``batch_size=B`` gathers B of the frames the model runs on into one
+        :meth:`detect_batch` call: more throughput for offline video, B frames more latency (and B frames held in
+        memory) for live sources. ``track=True`` gives each face a stable ``track_id`` across frames
+        (:class:`edge_sdk.tracking.FaceTracker`; ``tracker`` sets its options). Items that are
+        :class:`edge_sdk.sources.Frame` are unwrapped: the item's frame is their image, the timestamps theirs.
         """
+        _check_image_sequence("stream", frames)
         for name, value in (("every", every), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+        if tracker is not None and not isinstance(tracker, TrackerConfig):
+            raise InvalidArgumentError(f"tracker must be a TrackerConfig or None, got {type(tracker).__name__}")
+        face_tracker = FaceTracker(tracker) if (track or tracker is not None) else None
+        return self._stream(iter(frames), every, batch_size, face_tracker)
+
+    def track(self, frames: Iterable[object], every: int = 1, batch_size: int = 1,
+              config: TrackerConfig | None = None) -> Iterator[StreamItem]:
+        """:meth:`stream` with tracking on: each face carries a ``track_id`` stable across frames."""
+        return self.stream(frames, every=every, batch_size=batch_size, track=True, tracker=config)
+
+    def _stream(self, frames: Iterator[object], every: int, batch_size: int,
+                tracker: FaceTracker | None) -> Iterator[StreamItem]:
         last = Detections.empty()
-        pending: list[tuple[bool, object]] = []  # (the model runs on it, frame), in arrival order
+        pending: list[tuple[bool, StreamItem]] = []  # (the model runs on it, item without faces), in arrival order
         waiting = 0  # frames in ``pending`` the model runs on
-        for index, frame in enumerate(frames):
+        for index, item in enumerate(frames):
+            meta = _as_stream_item(item, index)
             runs = index % every == 0
             if not runs and not pending:  # nothing in flight: a skipped frame is answered at once
-                yield frame, last
+                yield _with_faces(meta, last)
                 continue
-            pending.append((runs, frame))
+            pending.append((runs, meta))
             waiting += runs
             if waiting == batch_size:
-                answered, last = self._detect_pending(pending, last)
+                answered, last = self._detect_pending(pending, last, tracker)
                 yield from answered
                 pending, waiting = [], 0
         if pending:
-            answered, last = self._detect_pending(pending, last)
+            answered, last = self._detect_pending(pending, last, tracker)
             yield from answered
 
-    def _detect_pending(self, pending: list[tuple[bool, object]], last: Detections
-                        ) -> tuple[list[tuple[object, Detections]], Detections]:
+    def _detect_pending(self, pending: list[tuple[bool, StreamItem]], last: Detections, tracker: FaceTracker | None
+                        ) -> tuple[list[StreamItem], Detections]:
         """Detect the frames of ``pending`` the model runs on (one batch); every frame gets its faces, skipped ones
         those of the frame the model last ran on. Returns the answers and the newest detections."""
-        to_run = [frame for runs, frame in pending if runs]
+        to_run = [item.frame for runs, item in pending if runs]
+        start = time.perf_counter()
         detected = iter(self.detect_batch(to_run) if len(to_run) > 1 else [self.detect(f) for f in to_run])
+        share_ms = (time.perf_counter() - start) * 1000 / max(len(to_run), 1)
         answered = []
-        for runs, frame in pending:
+        for runs, item in pending:
             if runs:
                 last = next(detected)
-            answered.append((frame, last))
+                if tracker is not None:
+                    last = tracker.update(last)
+            answered.append(_with_faces(item, last, share_ms if runs else 0.0))
         return answered, last
 
     def _self_check(self) -> None:
@@ -308,10 +365,51 @@ def _candidate_specs(backend: str) -> list[BackendSpec]:
     return list(BACKENDS.values()) if backend == "auto" else [BACKENDS[backend]]
 
 
+def _is_bool(value: object) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
 def _check_unit_interval(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+    """A number in [0, 1]: Python or numpy ints and floats (``np.float32(0.5)`` is normal input), never a bool."""
+    if _is_bool(value) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
         raise InvalidArgumentError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+def _check_optional_int(name: str, value: object, low: int, high: int | None) -> int | None:
+    """None, or an int (Python or numpy, never a bool) in [low, high]."""
+    if value is None:
+        return None
+    if _is_bool(value) or not isinstance(value, numbers.Integral) or value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise InvalidArgumentError(f"{name} must be an int {bound} or None, got {value!r}")
+    return int(value)
+
+
+def _check_image_sequence(method: str, images: object) -> None:
+    """``images`` must be an iterable of images, not one image (or None)."""
+    single = (np.ndarray, str, bytes, bytearray, memoryview, os.PathLike, Frame)
+    if isinstance(images, single) or type(images).__module__.startswith("PIL."):
+        raise InvalidArgumentError(
+            f"{method} takes a sequence of images (a list of arrays, paths, a generator, a video source), not a "
+            f"single image ({type(images).__name__}); use detect() for one image")
+    try:
+        iter(images)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidArgumentError(
+            f"{method} takes an iterable of images (a list, a generator, a video source), got {images!r}") from None
+
+
+def _as_stream_item(item: object, index: int) -> StreamItem:
+    """A frame of a stream with its metadata (and no faces yet)."""
+    if isinstance(item, Frame):
+        return StreamItem(item.image, Detections.empty(), item.index, item.timestamp, item.media_time_ms,
+                          item.reconnects)
+    return StreamItem(item, Detections.empty(), index, time.time())
+
+
+def _with_faces(item: StreamItem, faces: Detections, latency_ms: float = 0.0) -> StreamItem:
+    return StreamItem(item.frame, faces, item.index, item.timestamp, item.media_time_ms, item.reconnects, latency_ms)
 
 
 def _check_input_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:

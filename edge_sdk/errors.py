@@ -25,3 +25,11 @@ class BackendUnavailableError(EdgeSDKError, ImportError):
 
 class BackendError(EdgeSDKError, RuntimeError):
     """A backend failed while running a model that loaded fine."""
+
+
+class SourceError(InvalidArgumentError):
+    """A video file, camera or stream cannot be opened (or reopened)."""
+
+
+class OutputError(EdgeSDKError, OSError):
+    """A result (picture, JSON, video) cannot be written where it was asked to go."""

@@ -6,9 +6,15 @@ Accepted inputs (everything else raises :class:`InvalidImageError` with what to 
   (RGBA with ``rgb=True``; alpha dropped). Non-contiguous and read-only arrays are fine (never written to).
 - numpy float arrays (float16/32/64) with every value in [0, 1]: scaled to 0-255. Floats outside [0, 1] or NaN
   are rejected, since the right scale cannot be guessed.
-- ``PIL.Image.Image``: converted from its mode to RGB, EXIF orientation applied.
+- ``PIL.Image.Image``: converted from its mode to RGB, EXIF orientation applied. 16-bit modes (``I;16*``, and ``I``
+  holding values above 255) are scaled to 8 bits as OpenCV does for a 16-bit file (``>> 8``); mode ``F`` follows the
+  float rule above.
 - ``str`` / ``os.PathLike``: an image file, decoded by OpenCV with its EXIF orientation applied.
 - ``bytes`` / ``bytearray`` / ``memoryview``: an encoded image (JPEG, PNG, ...), EXIF orientation applied.
+
+The pixel limit (``max_pixels``) is checked before any work that scales with the image: on the header of a file or
+encoded bytes (read with :mod:`imagesize`, so a small file that would decode into gigabytes — a decompression bomb —
+is refused before decoding), and on the shape of an array before it is converted.
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import io
+import struct
+
 import cv2
+import imagesize
 import numpy as np
 
 from .errors import InvalidImageError
@@ -30,22 +40,25 @@ def to_bgr_uint8(image: object, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool 
     if image is None:
         raise InvalidImageError("image is None (cv2.imread returns None for a missing or unreadable file)")
     if isinstance(image, (str, os.PathLike)):
-        return _check_size(_decode(_read_file(Path(image)), source=str(image)), max_pixels)
+        return decode_image(_read_file(Path(image)), max_pixels, source=str(image))
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return _check_size(_decode(bytes(image), source="bytes"), max_pixels)
+        return decode_image(bytes(image), max_pixels, source="bytes")
     if _is_pil_image(image):
-        return _check_size(_from_pil(image), max_pixels)
+        width, height = image.size
+        _check_dimensions(int(width), int(height), max_pixels)
+        return _from_pil(image)
     if not isinstance(image, np.ndarray):
         raise InvalidImageError(
             f"image must be a numpy array (HxWx3 uint8 BGR), a PIL image, a file path or encoded bytes; "
             f"got {type(image).__name__}"
         )
+    if image.ndim not in (2, 3):
+        raise InvalidImageError(f"image must be HxW or HxWxC, got shape {image.shape} (a batch? pass one image, "
+                                "or a list of images to detect_batch)")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InvalidImageError(f"image is empty (shape {image.shape})")
+    _check_dimensions(image.shape[1], image.shape[0], max_pixels)  # before any conversion allocates
     array = _to_uint8(image)
-    if array.ndim not in (2, 3):
-        raise InvalidImageError(f"image must be HxW or HxWxC, got shape {array.shape} (a batch? pass one image, or a list of images to detect_batch)")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise InvalidImageError(f"image is empty (shape {array.shape})")
-    _check_size(array, max_pixels)
     channels = 1 if array.ndim == 2 else array.shape[2]
     if channels == 1:
         return cv2.cvtColor(np.ascontiguousarray(array.reshape(array.shape[:2])), cv2.COLOR_GRAY2BGR)
@@ -74,14 +87,46 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     raise InvalidImageError(f"image dtype must be uint8 (0-255) or float in [0, 1], got {image.dtype}{hint}")
 
 
-def _check_size(image: np.ndarray, max_pixels: int) -> np.ndarray:
-    pixels = image.shape[0] * image.shape[1]
-    if pixels > max_pixels:
+def load_image(source: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A file path or encoded bytes → HxWx3 uint8 BGR, refusing oversized images from the header, before decoding."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(source), max_pixels, source="bytes")
+    return decode_image(_read_file(Path(source)), max_pixels, source=str(source))
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str = "bytes") -> np.ndarray:
+    """Encoded bytes → HxWx3 uint8 BGR (EXIF orientation applied). The dimensions are read from the header first, so
+    an image over ``max_pixels`` is refused without being decoded."""
+    if not data:
+        raise InvalidImageError(f"image data from {source} is empty")
+    width, height = header_dimensions(data, source)
+    _check_dimensions(width, height, max_pixels)
+    return _decode(data, source)
+
+
+def header_dimensions(data: bytes, source: str = "bytes") -> tuple[int, int]:
+    """(width, height) from the header of an encoded image (JPEG, PNG, BMP, GIF, TIFF, WebP, Netpbm, JPEG 2000, ...)
+    without decoding it; :class:`InvalidImageError` when the header cannot be read."""
+    try:
+        width, height = imagesize.get(io.BytesIO(data), exif_rotation=False)
+    except (ValueError, struct.error, OSError, IndexError, TypeError) as exc:
+        raise InvalidImageError(f"cannot read the image header of {source}: {exc}") from exc
+    if width < 0 or height < 0:
         raise InvalidImageError(
-            f"image of {image.shape[1]}x{image.shape[0]} exceeds the limit of {max_pixels} pixels "
-            "(raise max_pixels if this is intended)"
+            f"cannot decode an image from {source}: not an image, corrupt, or a format whose size cannot be read "
+            "from its header (JPEG, PNG, BMP, GIF, TIFF, WebP, Netpbm and JPEG 2000 are accepted)"
         )
-    return image
+    if width == 0 or height == 0:
+        raise InvalidImageError(f"the header of {source} declares an empty image ({width}x{height})")
+    return int(width), int(height)
+
+
+def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidImageError(
+            f"image of {width}x{height} exceeds the limit of {max_pixels} pixels (max_pixels; raise it if this is "
+            "intended)"
+        )
 
 
 def _read_file(path: Path) -> bytes:
@@ -94,8 +139,6 @@ def _read_file(path: Path) -> bytes:
 
 
 def _decode(data: bytes, source: str) -> np.ndarray:
-    if not data:
-        raise InvalidImageError(f"image data from {source} is empty")
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # applies EXIF orientation
     if decoded is None:
         raise InvalidImageError(f"cannot decode an image from {source}: not an image or corrupt/truncated")
@@ -111,9 +154,26 @@ def _from_pil(image) -> np.ndarray:
 
     try:
         image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I") or image.mode == "F":
+            return to_bgr_uint8(_pil_wide_to_array(image))
         rgb = np.asarray(image.convert("RGB"))
     except OSError as exc:
         raise InvalidImageError(f"cannot read the PIL image: {exc}") from exc
     if rgb.size == 0:
         raise InvalidImageError("PIL image is empty")
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _pil_wide_to_array(image) -> np.ndarray:
+    """Single-channel PIL modes wider than 8 bits as an array the numpy rules accept: 16-bit (``I;16*``, or ``I``
+    holding values above 255) scaled to 8 bits as OpenCV does for a 16-bit file; ``F`` left as float (the [0, 1]
+    rule applies); ``I`` within 0..255 taken as 8-bit values. Never ``convert("RGB")``, which clips them to white."""
+    values = np.asarray(image)
+    if image.mode == "F":
+        return values.astype(np.float32, copy=False)
+    wide = values.astype(np.int64, copy=False)
+    if wide.size and (wide.min() < 0 or wide.max() > 65535):
+        raise InvalidImageError(f"PIL image of mode {image.mode} holds values outside 0..65535: not an image")
+    if image.mode.startswith("I;16") or (wide.size and wide.max() > 255):
+        return (wide >> 8).astype(np.uint8)
+    return wide.astype(np.uint8)

@@ -22,7 +22,8 @@ WIDER_IMAGES = (
     "30--Surgeons/30_Surgeons_Surgeons_30_343.jpg",
     "13--Interview/13_Interview_Interview_On_Location_13_190.jpg",
 )
-RECORD_KEYS = {"image", "width", "height", "model", "backend", "latency_ms", "faces"}
+RECORD_KEYS = {"schema_version", "image", "frame", "timestamp", "media_time_ms", "width", "height", "model", "model_file",
+               "model_sha256", "precision", "input_size", "backend", "latency_ms", "faces"}
 
 
 def require_binary(name: str, why: str) -> str:

@@ -64,7 +64,8 @@ def test_cli_folder_writes_images_and_jsonl(image_folder, tmp_path):
     lines = [json.loads(l) for l in (tmp_path / "detections.jsonl").read_text().splitlines()]
     assert sorted(l["image"] for l in lines) == ["astronaut.png", "nested/wider_0.jpg", "nested/wider_1.jpg"]
     assert next(l for l in lines if l["image"] == "astronaut.png")["faces"][0]["score"] > 0.9
-    assert (tmp_path / "nested" / "wider_0.png").is_file()
+    assert (tmp_path / "nested" / "wider_0.jpg").is_file()  # folder runs keep each input's format
+    assert (tmp_path / "astronaut.png").is_file()
 
 
 def test_cli_video_blur(face_video, tmp_path):
@@ -118,4 +119,4 @@ def test_cli_info_and_help():
     assert info.returncode == 0 and "retinaface_mnet025" in info.stdout
     assert run("-m", "edge_sdk", "detect", "--help").returncode == 0
     bad = run("-m", "edge_sdk", "detect", "samples/astronaut.png", "--score-threshold", "7")
-    assert bad.returncode == 2 and "score_threshold" in bad.stderr
+    assert bad.returncode == 2 and "--score-threshold" in bad.stderr and len(bad.stderr.splitlines()) == 1

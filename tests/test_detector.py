@@ -55,7 +55,7 @@ def test_detections_api(detector, shared_data):
     np.testing.assert_allclose(rows[:, 14], faces.scores)
     first = next(iter(faces))
     assert first.score == pytest.approx(float(faces.scores[0]))
-    assert set(first.to_dict()) == {"box", "score", "landmarks"}
+    assert set(first.to_dict()) == {"box", "score", "landmarks", "track_id"} and first.to_dict()["track_id"] is None
 
 
 def test_max_faces_and_thresholds(shared_data):

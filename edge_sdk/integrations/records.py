@@ -1,4 +1,5 @@
-"""One detection → the CLI's JSON record (``edge_sdk.cli._record``: the single definition of the schema)."""
+"""What the services (HTTP, MQTT, Ray Data) share: the detector the command line asked for, per-request threshold
+overrides, and one detection turned into the versioned record of :mod:`edge_sdk.records`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..cli import _record
 from ..detections import Detections
 from ..detector import FaceDetector
 from ..errors import InvalidArgumentError
+from ..records import FrameInfo, detection_record
 
 
 def detector_from_args(args: argparse.Namespace, max_pixels: int | None = None) -> FaceDetector:
@@ -52,19 +53,26 @@ def with_overrides(
 
 
 def detect_record(
-    detector: FaceDetector, image: np.ndarray, name: str | None, rgb: bool = False, **fields: Any
+    detector: FaceDetector, image: np.ndarray, name: str | None, rgb: bool = False,
+    received_at: float | None = None, **fields: Any,
 ) -> tuple[Detections, dict]:
-    """Detect faces in a decoded image; returns the detections and the CLI JSON record
-    (image, width, height, ``fields``, then model, backend, latency_ms, faces)."""
+    """Detect faces in a decoded image; returns the detections and its record (:mod:`edge_sdk.records`).
+    ``received_at``: when the image arrived (epoch seconds; default now); ``fields``: optional record keys."""
+    received = time.time() if received_at is None else received_at
     start = time.perf_counter()
     detections = detector.detect(image, rgb=rgb)
     elapsed_ms = (time.perf_counter() - start) * 1000
-    record = _record(detector, detections, elapsed_ms, image=name, width=int(image.shape[1]),
-                     height=int(image.shape[0]), **fields)
+    record = detection_record(detector, detections, FrameInfo(image=name, timestamp=received),
+                              int(image.shape[1]), int(image.shape[0]), elapsed_ms, **fields)
     return detections, record
 
 
 def example_record(detector: FaceDetector) -> dict:
-    """A record with one (zero) face: every key and nested type of the schema, e.g. to derive a table schema."""
-    one = Detections(np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 5, 2), np.float32))
-    return _record(detector, one, 0.0, image="", width=0, height=0)
+    """A record with one (zero) face and a value in every optional field: every key and nested type of the schema,
+    e.g. to derive a table schema (a null would leave a column's type unknown)."""
+    one = Detections(np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 5, 2), np.float32),
+                     np.ones(1, np.int64))
+    info = FrameInfo(image="", timestamp=0.0, frame=0, media_time_ms=0.0)
+    record = detection_record(detector, one, info, 1, 1, 0.0)
+    record["input_size"] = [0, 0]
+    return record

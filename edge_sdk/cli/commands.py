@@ -1,0 +1,113 @@
+"""``edge-sdk info``, ``edge-sdk bench``, ``edge-sdk serve`` and ``edge-sdk mqtt``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .. import __version__
+from ..backends import BACKENDS, available_backends
+from ..detector import FaceDetector
+from ..errors import EdgeSDKError
+from ..manifest import load_manifest
+from ..models import BUNDLED_DIR, DEFAULT_MODEL, bundled_models
+from .errors import EXIT_OK, EXIT_USAGE
+
+
+def install_hint(extra: str) -> str:
+    """The pip line that installs an extra of this distribution."""
+    from .. import DISTRIBUTION
+
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
+def run_info(_: argparse.Namespace) -> int:
+    installed = available_backends()
+    models = {}
+    for name in bundled_models():
+        manifest = load_manifest(BUNDLED_DIR / name)
+        models[name] = [f"{f.path.name} ({f.format}, {f.precision}, "
+                        f"{'dynamic' if f.dynamic else 'x'.join(map(str, f.input_size))})" for f in manifest.files]
+    print(json.dumps({
+        "version": __version__,
+        "backends": {name: name in installed for name in BACKENDS},
+        "install_hints": {name: install_hint(spec.extra) for name, spec in BACKENDS.items()},
+        "bundled_models": models,
+    }, indent=2))
+    return EXIT_OK
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Latency of ``detect()`` per backend on a 640x480 noise image. A backend that is not installed, has no file
+    for the asked size and precision, or lacks the asked device is listed as skipped, with the reason."""
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    manifest = load_manifest(BUNDLED_DIR / DEFAULT_MODEL)
+    size = (args.input_size, args.input_size) if isinstance(args.input_size, int) else args.input_size
+    installed = available_backends()
+    rows: list[dict] = []
+    for name in args.backend or list(BACKENDS):
+        row: dict = {"backend": name, "precision": args.precision, "device": args.device,
+                     "input_size": None if size is None else list(size)}
+        if name not in installed:
+            rows.append({**row, "skipped": f"not installed ({install_hint(BACKENDS[name].extra)})"})
+            continue
+        if manifest.select(BACKENDS[name].formats, args.precision, size) is None:
+            rows.append({**row, "skipped": f"no {args.precision} file at input size {args.input_size}"})
+            continue
+        try:
+            detector = FaceDetector(backend=name, input_size=args.input_size, threads=args.threads,
+                                    precision=args.precision, device=args.device)
+        except EdgeSDKError as exc:  # e.g. a device this backend or machine does not have
+            rows.append({**row, "skipped": str(exc)})
+            continue
+        for _ in range(3):
+            detector.detect(image)
+        times = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            detector.detect(image)
+            times.append((time.perf_counter() - start) * 1000)
+        median = statistics.median(times)
+        rows.append({**row, "model_file": detector.model_file.path.name, "runs": args.runs,
+                     "median_ms": round(median, 3), "fps": round(1000 / median, 1)})
+    timed = [r for r in rows if "median_ms" in r]
+    if args.json:
+        print(json.dumps({"version": __version__, "results": rows}, indent=2))
+    else:
+        for r in rows:
+            if "skipped" in r:
+                print(f"{r['backend']:12s} skipped: {r['skipped']}")
+            else:
+                print(f"{r['backend']:12s} {r['model_file']:40s} median {r['median_ms']:7.2f} ms "
+                      f"({r['fps']:6.1f} FPS, {r['runs']} runs)")
+    if not timed:
+        why = (f"no installed backend has a {args.precision} file at input size {args.input_size}"
+               if all(r["skipped"].startswith(("no ", "not installed")) for r in rows)
+               else f"no backend could be timed at {args.precision}, input size {args.input_size}, "
+                    f"device {args.device}")
+        print(why, file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ..integrations import require_extra
+
+    require_extra("serve", "edge-sdk serve")
+    from ..integrations.http_service import run_from_args  # FastAPI/uvicorn only when asked for
+
+    return run_from_args(args)
+
+
+def run_mqtt(args: argparse.Namespace) -> int:
+    from ..integrations import require_extra
+
+    require_extra("mqtt", "edge-sdk mqtt")
+    from ..integrations.mqtt_bridge import run_from_args  # paho-mqtt only when asked for
+
+    return run_from_args(args)
