@@ -38,8 +38,8 @@ Manifest Manifest::load(const std::string& directory) {
             e.format = f.at("format").get<std::string>();
             e.precision = f.at("precision").get<std::string>();
             if (!f.at("input_size").is_null()) {
-                e.width = f["input_size"].at(0).get<int>();
-                e.height = f["input_size"].at(1).get<int>();
+                e.width = f.at("input_size").at(0).get<int>();
+                e.height = f.at("input_size").at(1).get<int>();
             }
             m.files.push_back(e);
         }
