@@ -1,9 +1,11 @@
-// edge_sdk_detect: faces in PPM images with the bundled RetinaFace model through OpenVINO; one JSON record per
-// image per line on stdout (the schema of `edge-sdk detect`). Exit codes: 0 ok, 1 an image failed, 2 usage/model.
+// edge_sdk_detect: faces in image files (JPEG, PNG, ... via stb_image) with the bundled RetinaFace model through
+// OpenVINO; one JSON record per image per line on stdout (the schema of `edge-sdk detect`), errors on stderr.
+// Exit codes: 0 ok, 1 an image could not be read (the others are still processed), 2 usage or model errors.
 #include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,7 +13,7 @@
 
 namespace {
 void usage() {
-    std::cerr << "usage: edge_sdk_detect MODEL_DIR IMAGE.ppm [IMAGE.ppm ...]\n"
+    std::cerr << "usage: edge_sdk_detect MODEL_DIR IMAGE [IMAGE ...]   (JPEG, PNG, BMP, PPM, ...)\n"
                  "  [--input-size 640|WxH|original] [--score-threshold 0.5] [--nms-threshold 0.4]\n"
                  "  [--file MODEL_FILE] [--precision fp32] [--device CPU] [--threads N]\n";
 }
@@ -63,11 +65,12 @@ int main(int argc, char** argv) {
     int status = 0;
     for (size_t i = 1; i < positional.size(); ++i) {
         try {
-            const ImageBGR image = read_ppm(positional[i]);
+            const ImageBGR image = read_image(positional[i]);
             const auto start = std::chrono::steady_clock::now();
             const auto faces = detector->detect(image);
-            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-            std::cout << edge_sdk::to_json(positional[i], image, *detector, faces, ms) << std::endl;
+            const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+            std::cout << edge_sdk::to_json(positional[i], image, detector->model_file().path, detector->manifest(),
+                                           faces, elapsed.count()) << std::endl;
         } catch (const std::exception& e) {
             std::cerr << "error: " << positional[i] << ": " << e.what() << "\n";
             status = 1;

@@ -1,5 +1,5 @@
-// The edge-sdk model contract in C++ (see docs/MODEL_CONTRACT.md): manifest, letterbox, normalization, anchors,
-// box/landmark decoding, greedy NMS, and the detection JSON record.
+// The edge-sdk model contract in C++ (see docs/MODEL_CONTRACT.md): letterbox, normalization, anchors, box/landmark
+// decoding, greedy NMS, run through OpenVINO. manifest.cpp reads the manifest, record.cpp writes the JSON record.
 #pragma once
 
 #include <array>
@@ -9,34 +9,11 @@
 
 #include <openvino/openvino.hpp>
 
-#include "ppm.hpp"
+#include "image.hpp"
+#include "manifest.hpp"
+#include "record.hpp"
 
 namespace edge_sdk {
-
-struct ModelEntry {
-    std::string path;       // relative to the model directory
-    std::string format;     // "onnx", "openvino", "tflite"
-    std::string precision;  // "fp32", "int8", ...
-    int width = 0, height = 0;  // 0 x 0: dynamic input shape
-};
-
-struct Manifest {
-    std::string name;
-    std::string directory;
-    std::string channel_order;  // "BGR" or "RGB"
-    std::array<float, 3> mean{}, std{};
-    std::vector<int> strides;
-    std::vector<std::vector<int>> min_sizes;
-    float variance_center = 0.1f, variance_size = 0.2f;
-    int num_landmarks = 5;
-    std::array<std::string, 3> output_names;  // boxes, scores, landmarks
-    std::vector<std::string> landmark_order;
-    std::vector<ModelEntry> files;
-
-    static Manifest load(const std::string& directory);
-    // A fixed-size file of exactly (width, height), else a dynamic one; OpenVINO IR preferred over ONNX.
-    const ModelEntry& select(int width, int height, const std::string& precision) const;
-};
 
 // Geometry of one letterbox (image top-left, pad right/bottom with the mean).
 struct Letterbox {
@@ -45,12 +22,6 @@ struct Letterbox {
     float scale_y() const { return static_cast<float>(static_cast<double>(resized_height) / src_height); }
     static Letterbox fit(int src_w, int src_h, int canvas_w, int canvas_h);
     static Letterbox pad_to_multiple(int src_w, int src_h, int multiple);
-};
-
-struct Face {
-    std::array<float, 4> box;  // x1, y1, x2, y2 in original pixels
-    float score;
-    std::vector<std::array<float, 2>> landmarks;
 };
 
 struct Options {
@@ -68,7 +39,8 @@ std::vector<uint8_t> resize_area(const ImageBGR& src, int dst_w, int dst_h);
 std::vector<uint8_t> resize_linear(const ImageBGR& src, int dst_w, int dst_h);
 
 // Greedy NMS: indices kept, highest score first; a box is dropped when IoU with a kept one is > threshold.
-std::vector<size_t> nms(const std::vector<std::array<float, 4>>& boxes, const std::vector<float>& scores, float threshold);
+std::vector<size_t> nms(const std::vector<std::array<float, 4>>& boxes, const std::vector<float>& scores,
+                        float threshold);
 
 class Detector {
 public:
@@ -93,9 +65,5 @@ private:
     void make_priors(int canvas_w, int canvas_h);
     void make_input(const ImageBGR& image, const Letterbox& box);
 };
-
-// The SDK's JSON record: image, width, height, model_file, model, backend, latency_ms, faces.
-std::string to_json(const std::string& image_name, const ImageBGR& image, const Detector& detector,
-                    const std::vector<Face>& faces, double latency_ms);
 
 }  // namespace edge_sdk
