@@ -3,8 +3,11 @@ motion model, in numpy.
 
 Each frame's faces are matched to the tracks in two passes, as ByteTrack does: confident faces first (IoU with the
 tracks' predicted boxes), then the remaining tracks against the low-score faces — a face that blur or occlusion
-pushed below the confident level keeps its identity instead of starting a new one. Unmatched confident faces start
-tracks; a track unmatched for ``track_buffer`` frames is dropped. ``hold_frames`` reports a lost track's predicted
+pushed below the confident level keeps its identity instead of starting a new one. A third pass, OC-SORT's
+observation-centric recovery, matches what is left against the lost tracks' last observed boxes, so a face that
+stops or reappears where it was lost is recognised although the motion model extrapolated it away
+(``lost_velocity_decay`` < 1 also damps that extrapolation: for fixed cameras where people stop and turn). Unmatched confident faces start tracks; a track unmatched for
+``track_buffer`` frames is dropped. ``hold_frames`` reports a lost track's predicted
 box for a few frames (what a privacy blur needs through a missed detection); ``smooth`` reports the filtered box
 instead of the raw one.
 
@@ -33,11 +36,12 @@ class TrackerConfig:
     second_iou: float = 0.5  # least IoU for the second pass (low-score faces)
     new_track_score: float = 0.7  # an unmatched face starts a track only this confident
     track_buffer: int = 30  # frames a lost track is kept for re-identification
+    lost_velocity_decay: float = 1.0  # a lost track's velocity is multiplied by this per missed frame (ByteTrack: 1)
     hold_frames: int = 0  # frames a lost track's predicted box is still reported (0: only matched faces)
     smooth: bool = False  # report the Kalman-filtered box instead of the detector's
 
     def __post_init__(self) -> None:
-        for name in ("high_score", "first_iou", "second_iou", "new_track_score"):
+        for name in ("high_score", "first_iou", "second_iou", "new_track_score", "lost_velocity_decay"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InvalidArgumentError(f"{name} must be in [0, 1], got {value!r}")
@@ -112,8 +116,12 @@ class FaceTracker:
         confident = np.flatnonzero(faces.scores >= cfg.high_score)
         weak = np.flatnonzero(faces.scores < cfg.high_score)
         matches: list[tuple[int, int]] = []
-        for candidates, least_iou in ((confident, cfg.first_iou), (weak, cfg.second_iou)):
-            pairs = _greedy_iou_match(predicted[unmatched_tracks], faces.boxes[candidates], least_iou)
+        passes = ((confident, predicted, cfg.first_iou), (weak, predicted, cfg.second_iou),
+                  (confident, self._last.boxes, cfg.first_iou))  # the last: recovery on the last observed boxes
+        for candidates, track_boxes, least_iou in passes:
+            taken_faces = {f for _, f in matches}
+            candidates = np.array([f for f in candidates if f not in taken_faces], dtype=np.intp)
+            pairs = _greedy_iou_match(track_boxes[unmatched_tracks], faces.boxes[candidates], least_iou)
             matches += [(int(unmatched_tracks[t]), int(candidates[f])) for t, f in pairs]
             taken = {t for t, _ in pairs}
             unmatched_tracks = np.array([t for k, t in enumerate(unmatched_tracks) if k not in taken], dtype=np.intp)
@@ -128,6 +136,7 @@ class FaceTracker:
             boxes[tracks], scores[tracks], landmarks[tracks] = faces.boxes[rows], faces.scores[rows], faces.landmarks[rows]
             self._last = Detections(boxes, scores, landmarks)
         self._missed[unmatched_tracks] += 1
+        self._mean[unmatched_tracks, 4:] *= cfg.lost_velocity_decay
 
         matched_rows = {f for _, f in matches}
         born = [f for f in confident if f not in matched_rows and faces.scores[f] >= cfg.new_track_score]

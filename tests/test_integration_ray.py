@@ -13,6 +13,7 @@ import pytest
 
 from .conftest import require
 from .integration_support import RECORD_KEYS, assert_same_faces, real_images
+from .record_schema import assert_valid_record
 
 # Ray Data's own DataContext touches its deprecated attributes when it is pickled to the workers
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
@@ -56,7 +57,9 @@ def test_detect_dataset_jsonl_with_blur_matches_python_api(ray_runtime, inputs, 
                             actors=1, batch_size=2, blur="blur", blur_dir=tmp_path / "blurred", backend="onnxruntime")
     rows = {Path(r["image"]).name: r for r in _rows(Path(result["output"]))}
     assert set(rows) == {p.name for p in [*images, corrupt]}
-    assert rows[corrupt.name]["error"] and rows[corrupt.name]["faces"] is None
+    assert rows[corrupt.name]["error"]["type"] == "PayloadError" and rows[corrupt.name]["faces"] is None
+    for row in rows.values():
+        assert_valid_record(row)  # the versioned record, as table rows
     for path in images:
         row = rows[path.name]
         assert RECORD_KEYS <= set(row) and row["error"] is None

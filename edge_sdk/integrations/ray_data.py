@@ -30,6 +30,7 @@ import ray
 from ..detections import Detections
 from ..detector import FaceDetector
 from ..privacy import MODES, anonymize_faces
+from ..records import FrameInfo, error_record
 from .payload import Limits, PayloadError, decode_payload
 from .records import detect_record, example_record
 
@@ -73,7 +74,7 @@ class FaceDetectionBatch:
             detections, record = detect_record(self.detector, image, path, rgb=rgb)
         except PayloadError as exc:
             log.warning("skipping %s: %s", path, exc)
-            return {"image": path, "error": str(exc)}
+            return error_record(FrameInfo(image=path, timestamp=time.time()), exc)
         if self.blur is not None:
             bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if rgb else image
             record["blurred"] = self._write_blurred(bgr, detections, path)
@@ -89,10 +90,12 @@ class FaceDetectionBatch:
 
 
 def record_schema(detector: FaceDetector) -> pa.Schema:
-    """Arrow schema of the output rows, derived from the CLI record (a one-face sample fixes the nested types, so
-    batches without faces or with only errors still write the same schema)."""
+    """Arrow schema of the output rows: the detection record of :mod:`edge_sdk.records` as a table (a one-face
+    sample fixes the nested types, so batches without faces or with only errors still write the same schema), plus
+    the error record's ``error`` and the ``blurred`` path; every row has every column, null where it has no value."""
     schema = pa.Table.from_pylist([example_record(detector)]).schema
-    return schema.append(pa.field("error", pa.string())).append(pa.field("blurred", pa.string()))
+    error = pa.struct([pa.field("type", pa.string()), pa.field("message", pa.string())])
+    return schema.append(pa.field("error", error)).append(pa.field("blurred", pa.string()))
 
 
 def _warn_if_no_room_upstream(actor_cpus: float) -> None:

@@ -74,5 +74,5 @@ def example_record(detector: FaceDetector) -> dict:
                      np.ones(1, np.int64))
     info = FrameInfo(image="", timestamp=0.0, frame=0, media_time_ms=0.0)
     record = detection_record(detector, one, info, 1, 1, 0.0)
-    record["input_size"] = [0, 0]
+    record["input_size"] = record["input_size"] or [32, 32]
     return record
