@@ -111,16 +111,14 @@ class FaceDetector:
 
         directory, requested_file = resolve_model(model)
         self.manifest: Manifest = load_manifest(directory)
-        spec, model_file = _choose(self.manifest, requested_file, resolve_backend_name(backend), precision, self.input_size)
-        model_file.verify()
-        self.backend: Backend = spec.load_class()(model_file, self.manifest, threads=threads, device=device)
-        self.model_file = model_file
+        backend_name = resolve_backend_name(backend)
+        candidates = _choose(self.manifest, requested_file, backend_name, precision, self.input_size, threads)
+        self.backend, self.model_file = _load_first(candidates, self.manifest, threads, device, backend_name)
         self._priors: OrderedDict[tuple[int, int], Priors] = OrderedDict()
         self._priors_lock = threading.Lock()
         # Backends whose runtime object is not safe to call from several threads get one call at a time.
         self._run_lock = None if getattr(self.backend, "thread_safe", False) else threading.Lock()
         self._self_check()
-        log.info("loaded %s via %s", model_file.path.name, spec.name)
 
     @property
     def backend_name(self) -> str:
@@ -310,9 +308,11 @@ def _choose(
     backend: str,
     precision: str,
     input_size: tuple[int, int] | None,
-) -> tuple[BackendSpec, ModelFile]:
-    """Pick (backend, file). An explicit file decides the format; otherwise the first installed backend in
-    preference order that has a matching file wins."""
+    threads: int | None = None,
+) -> list[tuple[BackendSpec, ModelFile]]:
+    """The (backend, file) pairs to try, best first. An explicit file decides the format; otherwise every installed
+    backend that has a matching file, in auto order: the backend ``edge-sdk tune`` measured fastest on this machine
+    for this model and settings (:mod:`edge_sdk.tuning`), then :data:`AUTO_ORDER`."""
     if requested_file is not None:
         model_file = manifest.find_file(requested_file)
         if model_file is None:
@@ -336,18 +336,53 @@ def _choose(
     installed = [s for s in specs if s.is_installed()]
     if not installed:
         if backend == "auto":
-            wanted = ", ".join(f"edge-sdk[{s.extra}]" for s in specs)
+            wanted = ", ".join(install_hint(s.extra) for s in specs)
             others = [s.name for s in BACKENDS.values() if s.is_installed()]
             why = (f" (installed: {', '.join(others)}, but the model has no {precision} file at input size "
                    f"{_size_text(input_size)} for them)" if others else "")
             raise BackendUnavailableError(
                 f"no installed runtime can run model {manifest.name!r} at {precision}, input size "
-                f"{_size_text(input_size)}{why}: pip install one of {wanted}, or use a size/precision the installed "
+                f"{_size_text(input_size)}{why}: {wanted}, or use a size/precision the installed "
                 f"backends have ({_files_text(manifest, [BACKENDS[n] for n in others])})"
             )
         installed = specs  # let the backend itself raise its typed "install the extra" error
-    spec = installed[0]
-    return spec, files[spec.name]
+    if backend == "auto" and requested_file is None and len(installed) > 1:
+        fastest = _tuned_choice(manifest, precision, input_size, threads)
+        installed.sort(key=lambda s: (s.name != fastest,))
+    return [(s, files[s.name]) for s in installed]
+
+
+def _tuned_choice(manifest: Manifest, precision: str, input_size: tuple[int, int] | None,
+                  threads: int | None) -> str | None:
+    from .tuning import cached_choice  # tuning imports this module to measure
+
+    try:
+        return cached_choice(manifest.directory / "manifest.json", precision, input_size, threads)
+    except OSError as exc:  # an unreadable manifest was already refused; the cache is best effort
+        log.warning("backend-choice cache not read: %s", exc)
+        return None
+
+
+def _load_first(candidates: list[tuple[BackendSpec, ModelFile]], manifest: Manifest, threads: int | None,
+                device: str | None, backend: str) -> tuple[Backend, ModelFile]:
+    """Load the first candidate that works. With ``backend="auto"`` and a ``device``, a backend that lacks the device
+    (its typed InvalidArgumentError) passes the choice on; if none has it, the error names what was tried."""
+    refusals: list[str] = []
+    for spec, model_file in candidates:
+        try:
+            model_file.verify()
+            backend_obj = spec.load_class()(model_file, manifest, threads=threads, device=device)
+        except InvalidArgumentError as exc:
+            if backend != "auto" or device is None:
+                raise
+            refusals.append(f"{spec.name}: {exc}")
+            continue
+        log.info("loaded %s via %s", model_file.path.name, spec.name)
+        return backend_obj, model_file
+    installed = [s.name for s in BACKENDS.values() if s.is_installed()]
+    raise InvalidArgumentError(
+        f"no installed backend has device {device!r} (installed: {', '.join(installed) or 'none'}); "
+        + "; ".join(refusals))
 
 
 def _size_text(size: tuple[int, int] | None) -> str:
@@ -361,8 +396,23 @@ def _files_text(manifest: Manifest, specs: list[BackendSpec]) -> str:
     return ", ".join(files) or "no files"
 
 
+# backend="auto" without a tuned choice on this machine (edge-sdk tune): the order measured fastest at 640x640 fp32
+# in one run here (docs/BENCHMARKS.md, "auto"); a runtime that is not installed, or a format the model lacks at the
+# asked size (TFLite is fixed 640x640), passes the choice down the list.
+AUTO_ORDER = ("openvino", "tflite", "onnxruntime")
+
+
 def _candidate_specs(backend: str) -> list[BackendSpec]:
-    return list(BACKENDS.values()) if backend == "auto" else [BACKENDS[backend]]
+    if backend == "auto":
+        return [BACKENDS[n] for n in AUTO_ORDER if n in BACKENDS] + [s for n, s in BACKENDS.items() if n not in AUTO_ORDER]
+    return [BACKENDS[backend]]
+
+
+def install_hint(extra: str) -> str:
+    """The pip line that installs an extra of this distribution."""
+    from . import DISTRIBUTION
+
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 def _is_bool(value: object) -> bool:
