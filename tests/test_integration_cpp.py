@@ -1,5 +1,8 @@
-"""examples/cpp: built with cmake + g++ against the OpenVINO wheel's C++ API, stb_image and nlohmann/json; fed JPEG
-and PNG files directly, it returns the faces the Python SDK (OpenVINO backend) returns on the same file.
+"""examples/cpp: built with cmake + g++ against the OpenVINO wheel's C++ API, stb_image, nlohmann/json and OpenSSL's
+libcrypto; fed JPEG and PNG files directly, it returns the faces the Python SDK (OpenVINO backend) returns on the same
+file, in the SDK's version-1 detection record: every line it prints is validated against the shipped JSON Schema and
+compared key by key with the record Python builds (edge_sdk.records), and it refuses model files whose sha256 differs
+from the manifest's.
 
 Fair comparison: the C++ program decodes with stb_image, the SDK with OpenCV. PNG is lossless, so both decoders give
 the same pixels and the two programs are compared on the file itself. JPEG decoders differ in their IDCT and colour
@@ -12,8 +15,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as dt
 import json
+import os
+import shutil
 import subprocess
+import time
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -21,16 +30,26 @@ import numpy as np
 import pytest
 
 from edge_sdk import LANDMARK_NAMES, Detections, FaceDetector
+from edge_sdk.manifest import load_manifest, sha256_of
 from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 from edge_sdk.nms import pairwise_iou
+from edge_sdk.records import FrameInfo, detection_record, schema
 
 from .conftest import IN_CI, REPO_ROOT, require
-from .integration_support import RECORD_KEYS, real_images, require_binary
+from .integration_support import real_images, require_binary
 
 PNG = REPO_ROOT / "samples" / "astronaut.png"
+MODEL_DIR = BUNDLED_DIR / DEFAULT_MODEL
 #: one unit of the last digit the JSON record prints (boxes and landmarks: 2 decimals, scores: 5)
 PIXEL_TOL, SCORE_TOL = 0.01, 1e-5
-APT_PACKAGES = "cmake g++ libstb-dev nlohmann-json3-dev"
+APT_PACKAGES = "cmake g++ libstb-dev nlohmann-json3-dev libssl-dev"
+MISSING_DEPENDENCY_HINTS = ("stb_image not found", "nlohmann_json", "OpenSSL")
+#: the binary runs in a local time zone 5 h 30 min ahead of UTC (POSIX form, needs no tzdata): a timestamp written in
+#: local time instead of UTC falls outside the run's time window
+LOCAL_TIME_ZONE = "IST-5:30"
+#: the record keys the C++ program fills exactly as Python does (not the timestamp, latency, backend or faces)
+SHARED_KEYS = ("schema_version", "image", "frame", "media_time_ms", "width", "height", "model", "model_file",
+               "model_sha256", "precision", "input_size")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +64,7 @@ def binary(tmp_path_factory) -> Path:
                                 f"-DOpenVINO_DIR={openvino_dir}", "-DCMAKE_BUILD_TYPE=Release",
                                 "-DCMAKE_CXX_COMPILER=g++"], capture_output=True, text=True, timeout=120)
     log = configure.stdout + configure.stderr
-    if configure.returncode != 0 and not IN_CI and ("stb_image not found" in log or "nlohmann_json" in log):
+    if configure.returncode != 0 and not IN_CI and any(hint in log for hint in MISSING_DEPENDENCY_HINTS):
         pytest.skip(f"C++ example dependencies missing (apt-get install {APT_PACKAGES})")
     assert configure.returncode == 0, log
     compiled = subprocess.run([cmake, "--build", str(build), "-j", "2"], capture_output=True, text=True, timeout=300)
@@ -88,16 +107,64 @@ def openvino_detector() -> FaceDetector:
     return FaceDetector(backend="openvino")
 
 
-def _run(binary: Path, *args: str, model_dir: Path = BUNDLED_DIR / DEFAULT_MODEL) -> subprocess.CompletedProcess:
-    return subprocess.run([str(binary), str(model_dir), *args], capture_output=True, text=True, timeout=120)
+@lru_cache(maxsize=1)
+def _record_validator():
+    """Draft 2020-12 validator of the schema shipped in the package (itself checked against the metaschema)."""
+    jsonschema = require("jsonschema", "validates the binary's records against the shipped schema")
+    jsonschema.Draft202012Validator.check_schema(schema())
+    return jsonschema.Draft202012Validator(schema())
+
+
+@dataclass(frozen=True)
+class BinaryRun:
+    returncode: int
+    stderr: str
+    records: list[dict]  # every stdout line, parsed, valid against the schema
+
+
+def _run(binary: Path, *args: str, model_dir: Path = MODEL_DIR) -> BinaryRun:
+    """Run the binary; every line it prints on stdout must be a valid record stamped (UTC) during the run."""
+    started = time.time()
+    result = subprocess.run([str(binary), str(model_dir), *args], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "TZ": LOCAL_TIME_ZONE})
+    finished = time.time()
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    for record in records:
+        _record_validator().validate(record)
+        stamped = dt.datetime.strptime(record["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        assert started - 0.001 <= stamped.timestamp() <= finished, (record["timestamp"], started, finished)
+    return BinaryRun(result.returncode, result.stderr, records)
 
 
 def _records(binary: Path, paths: list[Path], *args: str) -> list[dict]:
-    result = _run(binary, *(str(p) for p in paths), *args)
-    assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["image"] for r in records] == [str(p) for p in paths]
-    return records
+    run = _run(binary, *(str(p) for p in paths), *args)
+    assert run.returncode == 0, run.stderr
+    assert [r["image"] for r in run.records] == [str(p) for p in paths]
+    return run.records
+
+
+def _manifest_sha256(file_name: str) -> str:
+    """The sha256 the bundled manifest lists for a model file or one of its extra files (OpenVINO's .bin)."""
+    digests = {}
+    for entry in load_manifest(MODEL_DIR).files:
+        digests[entry.path.name] = entry.sha256
+        digests.update((path.name, digest) for path, digest in zip(entry.extra_files, entry.extra_sha256))
+    return digests[file_name]
+
+
+def assert_record_like_python(record: dict, detector: FaceDetector, reference: Detections, path: Path) -> None:
+    """The C++ record has Python's keys in Python's order (record and faces) and the same values for everything
+    but the timestamp, latency, backend and faces (compared numerically elsewhere); its sha256 is the manifest's,
+    which is the file's."""
+    assert reference, "no face to compare the face keys with"
+    python = detection_record(detector, reference, FrameInfo(image=str(path), timestamp=time.time()),
+                              record["width"], record["height"], latency_ms=0.0)
+    assert list(record) == list(python)
+    assert {k: record[k] for k in SHARED_KEYS} == {k: python[k] for k in SHARED_KEYS}
+    assert record["backend"] == "openvino-cpp" and record["latency_ms"] > 0
+    model_file = record["model_file"]
+    assert record["model_sha256"] == _manifest_sha256(model_file) == sha256_of(MODEL_DIR / model_file)
+    assert all(list(face) == list(python["faces"][0]) and face["track_id"] is None for face in record["faces"])
 
 
 def assert_faces_close(expected: Detections, faces: list[dict], pixels: float, score: float) -> None:
@@ -120,10 +187,11 @@ def test_cpp_png_and_jpeg_match_the_python_sdk_on_the_same_pixels(binary, stb_de
     records = _records(binary, paths)
     np.testing.assert_array_equal(stb_decode(PNG), cv2.imread(str(PNG)))  # lossless: one image for both sides
     for path, record in zip(paths, records):
-        assert RECORD_KEYS <= set(record) and record["model_file"] == "retinaface_mnet025_640x640.xml"
+        assert record["model_file"] == "retinaface_mnet025_640x640.xml" and record["input_size"] == [640, 640]
         pixels = stb_decode(path)
         assert (record["width"], record["height"]) == (pixels.shape[1], pixels.shape[0])
         reference = openvino_detector.detect(path if path.suffix == ".png" else pixels)
+        assert_record_like_python(record, openvino_detector, reference, path)
         assert_faces_close(reference, record["faces"], PIXEL_TOL, SCORE_TOL)
 
 
@@ -140,9 +208,11 @@ def test_cpp_jpeg_against_python_decoding_the_file_itself(binary, stb_decode, op
 def test_cpp_original_size_on_the_dynamic_model(binary, stb_decode) -> None:
     path = real_images()[0]
     (record,) = _records(binary, [path], "--input-size", "original", "--score-threshold", "0.6")
-    assert record["model_file"] == "retinaface_mnet025_dynamic.xml"
-    reference = FaceDetector(backend="openvino", input_size=None, score_threshold=0.6)
-    assert_faces_close(reference.detect(stb_decode(path)), record["faces"], PIXEL_TOL, SCORE_TOL)
+    assert record["model_file"] == "retinaface_mnet025_dynamic.xml" and record["input_size"] is None
+    detector = FaceDetector(backend="openvino", input_size=None, score_threshold=0.6)
+    reference = detector.detect(stb_decode(path))
+    assert_record_like_python(record, detector, reference, path)
+    assert_faces_close(reference, record["faces"], PIXEL_TOL, SCORE_TOL)
 
 
 def test_cpp_corrupt_and_unsupported_images_are_reported_and_the_rest_processed(binary, tmp_path: Path) -> None:
@@ -158,11 +228,14 @@ def test_cpp_corrupt_and_unsupported_images_are_reported_and_the_rest_processed(
     for name, (data, _) in bad.items():
         (tmp_path / name).write_bytes(data)
     args = [str(tmp_path / name) for name in bad] + [str(jpeg), str(tmp_path / "missing.jpg")]
-    result = _run(binary, *args)
-    assert result.returncode == 1, (result.returncode, result.stderr)  # not a signal: no crash
-    assert [json.loads(line)["image"] for line in result.stdout.splitlines()] == [str(jpeg)]
-    errors = result.stderr.splitlines()
-    assert len(errors) == len(bad) + 1, errors
+    run = _run(binary, *args)
+    assert run.returncode == 1, (run.returncode, run.stderr)  # not a signal: no crash
+    assert [r["image"] for r in run.records] == args  # one record per file, in order
+    failed = [r for r in run.records if "error" in r]
+    assert [r["image"] for r in failed] == args[:len(bad)] + args[-1:]
+    assert "faces" in run.records[len(bad)] and all(r["error"]["type"] == "InvalidImageError" for r in failed)
+    errors = run.stderr.splitlines()  # the same failures, one line each
+    assert errors == [f"error: {r['image']}: {r['error']['message']}" for r in failed]
     for line, (name, (_, reason)) in zip(errors, bad.items()):
         assert line.startswith(f"error: {tmp_path / name}: ") and reason in line, line
     assert errors[-1] == f"error: {tmp_path / 'missing.jpg'}: cannot open: No such file or directory"
@@ -174,7 +247,23 @@ def test_cpp_corrupt_and_unsupported_images_are_reported_and_the_rest_processed(
 ])
 def test_cpp_broken_manifest_is_a_model_error(binary, tmp_path: Path, manifest: str, reason: str) -> None:
     (tmp_path / "manifest.json").write_text(manifest)
-    result = _run(binary, str(PNG), model_dir=tmp_path)
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.startswith(f"error: cannot load the model: {tmp_path / 'manifest.json'}: ")
-    assert reason in result.stderr, result.stderr
+    run = _run(binary, str(PNG), model_dir=tmp_path)
+    assert run.returncode == 2 and run.records == []
+    assert run.stderr.startswith(f"error: cannot load the model: {tmp_path / 'manifest.json'}: ")
+    assert reason in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("tampered", ["retinaface_mnet025_640x640.bin", "retinaface_mnet025_640x640.xml"])
+def test_cpp_refuses_a_model_file_whose_sha256_differs_from_the_manifest(binary, tmp_path: Path, tampered: str) -> None:
+    """One flipped bit in the weights (checked against extra_sha256) or the graph (sha256): exit 2, one line."""
+    model_dir = tmp_path / DEFAULT_MODEL
+    shutil.copytree(MODEL_DIR, model_dir)
+    data = bytearray((model_dir / tampered).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (model_dir / tampered).write_bytes(bytes(data))
+    run = _run(binary, str(PNG), model_dir=model_dir)
+    assert run.returncode == 2 and run.records == [], run.stderr
+    expected, actual = _manifest_sha256(tampered), sha256_of(model_dir / tampered)
+    assert run.stderr.splitlines() == [
+        f"error: cannot load the model: checksum mismatch for {tampered}: manifest says {expected[:12]}..., "
+        f"file is {actual[:12]}...; the file is corrupt or was replaced"]

@@ -1,6 +1,8 @@
 // edge_sdk_detect: faces in image files (JPEG, PNG, ... via stb_image) with the bundled RetinaFace model through
-// OpenVINO; one JSON record per image per line on stdout (the schema of `edge-sdk detect`), errors on stderr.
-// Exit codes: 0 ok, 1 an image could not be read (the others are still processed), 2 usage or model errors.
+// OpenVINO; one version-1 detection record per image per line on stdout (the record `edge-sdk detect --json` prints;
+// an error record for an image that cannot be read or run), and each error also as one line on stderr.
+// Exit codes: 0 ok, 1 an image failed (the others are still processed), 2 usage or model errors (including a model
+// file whose sha256 differs from the manifest's).
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -16,6 +18,27 @@ void usage() {
     std::cerr << "usage: edge_sdk_detect MODEL_DIR IMAGE [IMAGE ...]   (JPEG, PNG, BMP, PPM, ...)\n"
                  "  [--input-size 640|WxH|original] [--score-threshold 0.5] [--nms-threshold 0.4]\n"
                  "  [--file MODEL_FILE] [--precision fp32] [--device CPU] [--threads N]\n";
+}
+
+// One image: its record on stdout, and on failure its error line on stderr too. False when the image failed.
+bool process(edge_sdk::Detector& detector, const std::string& path) {
+    const edge_sdk::FrameInfo info{path, std::chrono::system_clock::now()};
+    std::string error_type = "InvalidImageError";  // the Python SDK's names for the two ways an image fails
+    try {
+        const ImageBGR image = read_image(path);
+        error_type = "BackendError";
+        const auto start = std::chrono::steady_clock::now();
+        const auto faces = detector.detect(image);
+        const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+        std::cout << edge_sdk::detection_record(info, image.width, image.height, detector.manifest(),
+                                                detector.model_file(), faces, elapsed.count())
+                  << std::endl;
+        return true;
+    } catch (const std::exception& e) {
+        std::cout << edge_sdk::error_record(info, error_type, e.what()) << std::endl;
+        std::cerr << "error: " << path << ": " << e.what() << "\n";
+        return false;
+    }
 }
 }  // namespace
 
@@ -63,18 +86,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     int status = 0;
-    for (size_t i = 1; i < positional.size(); ++i) {
-        try {
-            const ImageBGR image = read_image(positional[i]);
-            const auto start = std::chrono::steady_clock::now();
-            const auto faces = detector->detect(image);
-            const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
-            std::cout << edge_sdk::to_json(positional[i], image, detector->model_file().path, detector->manifest(),
-                                           faces, elapsed.count()) << std::endl;
-        } catch (const std::exception& e) {
-            std::cerr << "error: " << positional[i] << ": " << e.what() << "\n";
-            status = 1;
-        }
-    }
+    for (size_t i = 1; i < positional.size(); ++i)
+        if (!process(*detector, positional[i])) status = 1;
     return status;
 }

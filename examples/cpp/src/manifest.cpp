@@ -41,6 +41,12 @@ Manifest Manifest::load(const std::string& directory) {
                 e.width = f.at("input_size").at(0).get<int>();
                 e.height = f.at("input_size").at(1).get<int>();
             }
+            e.sha256 = f.at("sha256").get<std::string>();
+            const nlohmann::json extra_sha256 = f.value("extra_sha256", nlohmann::json::object());
+            for (const auto& extra : f.value("extra_files", nlohmann::json::array())) {
+                const auto extra_path = extra.get<std::string>();
+                e.extra_files.push_back({extra_path, extra_sha256.value(extra_path, "")});
+            }
             m.files.push_back(e);
         }
     } catch (const std::exception& e) {  // nlohmann's messages name the key or the byte offset

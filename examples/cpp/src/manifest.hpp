@@ -7,11 +7,19 @@
 
 namespace edge_sdk {
 
+// A file the model needs besides the main one (OpenVINO's .bin weights) and its sha256 ("" if the manifest has none).
+struct ExtraFile {
+    std::string path;
+    std::string sha256;
+};
+
 struct ModelEntry {
     std::string path;       // relative to the model directory
     std::string format;     // "onnx", "openvino", "tflite"
     std::string precision;  // "fp32", "int8", ...
     int width = 0, height = 0;  // 0 x 0: dynamic input shape
+    std::string sha256;     // of the file at `path` (lowercase hex)
+    std::vector<ExtraFile> extra_files;
 };
 
 struct Manifest {

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "verified_model.hpp"
+
 namespace edge_sdk {
 
 namespace {
@@ -159,7 +161,7 @@ Detector::Detector(const std::string& model_dir, const Options& options)
     }
     if (entry_->width > 0 && (entry_->width != options.input_width || entry_->height != options.input_height))
         throw std::runtime_error(entry_->path + " has a fixed input size that differs from the one asked for");
-    auto model = core_.read_model(model_dir + "/" + entry_->path);
+    auto model = read_verified_model(core_, model_dir, *entry_);
     ov::AnyMap config{ov::hint::inference_precision(ov::element::f32)};  // the CPU plugin defaults to bf16 where it can
     if (options.threads > 0) config.emplace(ov::inference_num_threads(options.threads));
     compiled_ = core_.compile_model(model, options.device, config);
