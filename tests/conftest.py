@@ -15,6 +15,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_CI = bool(os.environ.get("CI"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A private backend-choice cache for the run (subprocesses inherit it), so that a developer's `edge-sdk tune`
+    never changes which backend `backend="auto"` gives the tests."""
+    import tempfile
+
+    os.environ["EDGE_SDK_CACHE_DIR"] = tempfile.mkdtemp(prefix="edge-sdk-test-cache-")
+
+
 def require(module: str, why: str):
     """Import ``module`` or skip (outside CI) / fail (in CI, where every extra is installed)."""
     try:

@@ -38,8 +38,45 @@ def run_info(_: argparse.Namespace) -> int:
         "backends": {name: name in installed for name in BACKENDS},
         "install_hints": {name: install_hint(spec.extra) for name, spec in BACKENDS.items()},
         "bundled_models": models,
+        "auto": _auto_info(),
     }, indent=2))
     return EXIT_OK
+
+
+def _auto_info() -> dict:
+    """What ``backend="auto"`` picks for the default settings here, and the measurement behind it, if any."""
+    from ..detector import AUTO_ORDER
+    from ..tuning import TuneKey, cache_path, cached_entry, manifest_digest
+
+    manifest_path = BUNDLED_DIR / DEFAULT_MODEL / "manifest.json"
+    entry = cached_entry(TuneKey.for_model(manifest_digest(manifest_path), "fp32", (640, 640), None))
+    info: dict = {"cache": str(cache_path()), "static_order": list(AUTO_ORDER)}
+    if entry is None:
+        info["tuned"] = None
+        info["note"] = "no measurement for this machine and runtime versions: run `edge-sdk tune`"
+    else:
+        info["tuned"] = {"choice": entry["choice"], "measured_at": entry["measured_at"],
+                         "candidates": entry["candidates"]}
+    return info
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Measure the installed backends here and cache the fastest for ``backend="auto"``."""
+    from ..tuning import cache_path, tune
+
+    size = args.input_size
+    result = tune(model=args.model, input_size=size, precision=args.precision, threads=args.threads,
+                  budget_s=args.budget)
+    payload = {"choice": result.choice, "cache": str(cache_path()),
+               "candidates": [c.__dict__ for c in result.candidates]}
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        for c in result.candidates:
+            detail = c.skipped or f"{c.model_file:40s} median {c.median_ms:7.2f} ms over {c.calls} calls"
+            print(f"{c.backend:12s} {detail}")
+        print(f"auto → {result.choice} (cached in {cache_path()})" if result.choice else "no backend could be timed")
+    return EXIT_OK if result.choice else EXIT_USAGE
 
 
 def run_bench(args: argparse.Namespace) -> int:

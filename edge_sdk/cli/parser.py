@@ -11,7 +11,7 @@ from ..backends import BACKENDS
 from ..detector import MAX_THREADS
 from ..image import DEFAULT_MAX_PIXELS
 from ..privacy import MODES
-from .commands import run_bench, run_info, run_mqtt, run_serve
+from .commands import run_bench, run_info, run_mqtt, run_serve, run_tune
 from .detect import run_detect
 from .errors import OneLineArgumentParser
 from .outputs import SAVE_MODES
@@ -155,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="results as JSON on stdout")
     _verbose_option(bench, top_level=False)
     bench.set_defaults(run=run_bench)
+
+    tune = sub.add_parser("tune", help="time the installed backends here and cache the fastest for backend=auto")
+    tune.add_argument("--model", default=None, help="bundled model name, model directory (default: bundled)")
+    tune.add_argument("--input-size", type=_input_size, default=640)
+    tune.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    tune.add_argument("--threads", type=THREADS, default=None)
+    tune.add_argument("--budget", type=float, default=2.0, help="seconds of timed calls, all backends together")
+    tune.add_argument("--json", action="store_true", help="the ranking as JSON on stdout")
+    _verbose_option(tune, top_level=False)
+    tune.set_defaults(run=run_tune)
 
     serve = sub.add_parser("serve", help="HTTP detection service (POST /detect, /health, /metrics); extra [serve]")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
