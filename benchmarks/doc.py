@@ -3,11 +3,11 @@ and edge devices. Regenerate it; do not edit it by hand."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+from .doc_sections import block
 from .report import (
     BREAKDOWN_NAME,
     SCATTER_NAME,
@@ -206,18 +206,9 @@ def erratic_note(report: dict[str, Any], factor: float = 3.0) -> str:
             "others'; rerun on an idle machine before quoting them.")
 
 
-def gpu_section(doc_path: Path) -> str:
-    """The GPU check's saved figures (``benchmarks/gpu_check.json`` beside the page), between the markers that
-    ``python -m benchmarks.gpu_check render --doc`` rewrites; a note where no GPU run has been recorded."""
-    from .gpu_check import DOC_END, DOC_START, render_markdown
-
-    saved = Path(doc_path).parent / "benchmarks" / "gpu_check.json"
-    body = (render_markdown(json.loads(saved.read_text())) if saved.is_file()
-            else "No GPU run recorded: run `python -m benchmarks.gpu_check run` on a CUDA machine.\n")
-    return f"{DOC_START}\n{body}{DOC_END}"
-
-
-def render(report: dict[str, Any], links: dict[str, str], gpu: str = "") -> str:
+def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, str] | None = None) -> str:
+    """The page; ``sections``: the blocks other benchmarks own (:mod:`benchmarks.doc_sections`), by name."""
+    sections = sections or {}
     m = report["machine"]
     v = report["versions"]
     lat = report.get("latency") or {}
@@ -298,8 +289,12 @@ def render(report: dict[str, Any], links: dict[str, str], gpu: str = "") -> str:
         peers_table(report),
         "## Devices (GPU / NPU)",
         device_table(report),
+        "## Cold start",
+        sections.get("cold-start", ""),
+        "## Tracking",
+        sections.get("tracking", ""),
         "## GPU (CUDA): training and model latency",
-        gpu,
+        sections.get("gpu-check", ""),
         "## Skipped configurations",
         skipped_list(report) or "(none)",
         EDGE_NOTES,
@@ -314,5 +309,8 @@ def write_doc(report: dict[str, Any], doc_path: Path) -> Path:
     doc_path = Path(doc_path)
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     links = _copy_plots(report, doc_path)
-    doc_path.write_text(render(report, links, gpu_section(doc_path)))
+    missing = {"gpu-check": "No GPU run recorded: run `python -m benchmarks.gpu_check run` on a CUDA machine.",
+               "tracking": "Not measured yet: `python -m benchmarks.tracking --doc docs/BENCHMARKS.md`.",
+               "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`."}
+    doc_path.write_text(render(report, links, {name: block(doc_path, name, text) for name, text in missing.items()}))
     return doc_path

@@ -35,12 +35,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .doc_sections import splice
+
 WIDER_TRAIN_IMAGES = 12880  # one full WIDER FACE train epoch
 SCRATCH_RECIPE = "widerface_mnet025"
 FINETUNE_RECIPE = "widerface_finetune"
 TRAIN_ANNOTATIONS = "widerface/wider_face_split/wider_face_train_bbx_gt.events0-1.txt"
-DOC_START = "<!-- gpu-check:start -->"
-DOC_END = "<!-- gpu-check:end -->"
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -672,15 +672,6 @@ def _phase_summary(p: dict[str, Any]) -> str:
     return ""
 
 
-def splice_doc(doc: Path, section: str) -> None:
-    """Replace the text between the gpu-check markers of ``doc`` with ``section``."""
-    text = doc.read_text()
-    start, end = text.find(DOC_START), text.find(DOC_END)
-    if start < 0 or end < start:
-        raise ValueError(f"{doc} has no {DOC_START} … {DOC_END} block")
-    doc.write_text(text[: start + len(DOC_START)] + "\n" + section + text[end:])
-
-
 # ------------------------------------------------------------------------------------------------ CLI
 
 
@@ -729,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(args.json.read_text())
         section = render_markdown(report)
         for doc in args.doc:
-            splice_doc(doc, section)
+            splice(doc, "gpu-check", section)
             print(f"updated {doc}")
         if not args.doc:
             print(section)

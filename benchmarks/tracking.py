@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .doc_sections import publish
+
 import cv2
 import numpy as np
 
@@ -32,8 +34,6 @@ from edge_sdk.detections import NO_TRACK, Detections
 from edge_sdk.tracking import FaceTracker, TrackerConfig, _iou_matrix
 
 CLIP_IMAGE = "12--Group/12_Group_Group_12_Group_Group_12_10"  # 13 faces, all found by the detector in the photo
-DOC_START = "<!-- tracking:start -->"
-DOC_END = "<!-- tracking:end -->"
 
 
 @dataclass(frozen=True)
@@ -231,14 +231,6 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice_doc(doc: Path, section: str) -> None:
-    text = doc.read_text()
-    start, end = text.find(DOC_START), text.find(DOC_END)
-    if start < 0 or end < start:
-        raise ValueError(f"{doc} has no {DOC_START} … {DOC_END} block")
-    doc.write_text(text[: start + len(DOC_START)] + "\n" + section + text[end:])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -253,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render_markdown(result)
     (args.out / "tracking.md").write_text(section)
     if args.doc:
-        splice_doc(args.doc, section)
+        publish(args.doc, "tracking", result, section)
     print(section)
     return 0
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import numbers
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -112,13 +114,17 @@ class FaceDetector:
         directory, requested_file = resolve_model(model)
         self.manifest: Manifest = load_manifest(directory)
         backend_name = resolve_backend_name(backend)
+        started = time.perf_counter()
         candidates = _choose(self.manifest, requested_file, backend_name, precision, self.input_size, threads)
         self.backend, self.model_file = _load_first(candidates, self.manifest, threads, device, backend_name)
+        loaded = time.perf_counter()
         self._priors: OrderedDict[tuple[int, int], Priors] = OrderedDict()
         self._priors_lock = threading.Lock()
         # Backends whose runtime object is not safe to call from several threads get one call at a time.
         self._run_lock = None if getattr(self.backend, "thread_safe", False) else threading.Lock()
-        self._self_check()
+        self._self_check_once()
+        #: where the construction time went (ms): choosing + verifying + loading the file, and the self-check run
+        self.load_timings = {"load_ms": (loaded - started) * 1000, "self_check_ms": (time.perf_counter() - loaded) * 1000}
 
     @property
     def backend_name(self) -> str:
@@ -271,6 +277,20 @@ class FaceDetector:
                     last = tracker.update(last)
             answered.append(_with_faces(item, last, share_ms if runs else 0.0))
         return answered, last
+
+    def _self_check_once(self) -> None:
+        """The self-check, skipped when this exact file, manifest, backend, runtime and input size passed it before
+        on this machine (it costs about as much as the load itself; docs/BENCHMARKS.md, cold start)."""
+        from . import cache
+
+        manifest_bytes = (self.manifest.directory / "manifest.json").read_bytes()
+        digest = cache.fact_digest(file=self.model_file.sha256, manifest=hashlib.sha256(manifest_bytes).hexdigest(),
+                                   backend=self.backend.name, size=self.input_size,
+                                   runtime=_loaded_runtime_version(BACKENDS[self.backend.name].packages))
+        if cache.has_marker("self-check", digest):
+            return
+        self._self_check()
+        cache.set_marker("self-check", digest)
 
     def _self_check(self) -> None:
         """One inference on a blank input at load: the model's outputs must agree with the manifest (anchor count,
@@ -434,6 +454,18 @@ def _check_optional_int(name: str, value: object, low: int, high: int | None) ->
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise InvalidArgumentError(f"{name} must be an int {bound} or None, got {value!r}")
     return int(value)
+
+
+def _loaded_runtime_version(packages: tuple[str, ...]) -> str | None:
+    """The version of a backend's runtime package, read from the module it already imported (no metadata scan)."""
+    for name in packages:
+        module = sys.modules.get(name)
+        if module is not None:
+            version = getattr(module, "__version__", None)
+            if version is None and hasattr(module, "get_version"):
+                version = module.get_version()
+            return str(version) if version is not None else f"{name} (unversioned)"
+    return None
 
 
 def _check_image_sequence(method: str, images: object) -> None:

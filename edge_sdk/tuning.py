@@ -29,25 +29,16 @@ from typing import Any
 
 import numpy as np
 
+from .cache import CACHE_ENV, cache_dir
 from .errors import EdgeSDKError
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "EDGE_SDK_CACHE_DIR"
 CACHE_FILE = "backend-choice.json"
 CACHE_FORMAT = 1
 RUNTIME_PACKAGES = ("onnxruntime", "openvino", "ai-edge-litert", "tflite-runtime", "numpy", "opencv-python-headless")
 DEFAULT_BUDGET_S = 2.0  # timed detect() calls per tuning, all candidates together
 MIN_CALLS = 5
-
-
-def cache_dir() -> Path:
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("edge-face-sdk", appauthor=False))
 
 
 def cache_path() -> Path:
@@ -71,6 +62,11 @@ def _machine_facts() -> tuple[str, int, str, str, tuple[tuple[str, str | None], 
     """What a process cannot change about its machine and runtimes (read once: metadata lookups cost milliseconds)."""
     return (cpu_model(), os.cpu_count() or 1, platform.machine(), platform.python_version(),
             tuple((p, _version(p)) for p in RUNTIME_PACKAGES))
+
+
+def runtime_versions() -> tuple[tuple[str, str | None], ...]:
+    """Installed versions of the runtimes and array libraries (what a cached measurement depends on)."""
+    return _machine_facts()[4]
 
 
 def _version(package: str) -> str | None:

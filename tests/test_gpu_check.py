@@ -17,6 +17,7 @@ require("torch", "the [train] extra")
 require("scipy", "the [eval] extra")
 
 from benchmarks import gpu_check  # noqa: E402
+from benchmarks.doc_sections import markers, splice  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,12 @@ def test_cpu_dry_run_of_every_phase(subset: Path, tmp_path: Path) -> None:
 def test_render_splices_between_markers(tmp_path: Path) -> None:
     saved = REPO_ROOT / "docs" / "benchmarks" / "gpu_check.json"
     doc = tmp_path / "page.md"
-    doc.write_text(f"# Page\n\n{gpu_check.DOC_START}\nold\n{gpu_check.DOC_END}\n\nafter\n")
-    gpu_check.splice_doc(doc, gpu_check.render_markdown(json.loads(saved.read_text())))
+    start, end = markers("gpu-check")
+    doc.write_text(f"# Page\n\n{start}\nold\n{end}\n\nafter\n")
+    splice(doc, "gpu-check", gpu_check.render_markdown(json.loads(saved.read_text())))
     text = doc.read_text()
     assert "old" not in text and text.endswith("after\n") and "NVIDIA H200" in text
     plain = tmp_path / "plain.md"
     plain.write_text("no markers")
     with pytest.raises(ValueError, match="gpu-check"):
-        gpu_check.splice_doc(plain, "x")
+        splice(plain, "gpu-check", "x")
