@@ -14,8 +14,11 @@ from .errors import (
     InvalidArgumentError,
     InvalidImageError,
     ModelLoadError,
+    OutputError,
+    SourceError,
 )
 from .models import DEFAULT_MODEL, bundled_models
+from .tracking import FaceTracker, TrackerConfig
 
 __version__ = "0.1.0"
 DISTRIBUTION = "edge-face-sdk"  # the name on the package index (the import name stays edge_sdk)
@@ -32,6 +35,10 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidImageError",
     "ModelLoadError",
+    "OutputError",
+    "SourceError",
+    "FaceTracker",
+    "TrackerConfig",
     "__version__",
     "available_backends",
     "bundled_models",
