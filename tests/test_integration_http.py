@@ -18,6 +18,7 @@ import pytest
 
 from .conftest import REPO_ROOT, require
 from .integration_support import RECORD_KEYS, assert_same_faces, free_port, real_images, wait_until
+from .record_schema import assert_valid_record
 
 MAX_BYTES = 2_000_000
 MAX_PIXELS = 4_000_000
@@ -97,6 +98,7 @@ def test_detect_matches_python_api(server: Server, detector, images: list[Path])
         status, record = server.json(path.read_bytes())
         assert status == 200, record
         assert set(record) == RECORD_KEYS
+        assert_valid_record(record)
         image = cv2.imread(str(path))
         assert (record["width"], record["height"]) == (image.shape[1], image.shape[0])
         assert_same_faces(detector.detect(image), record["faces"])

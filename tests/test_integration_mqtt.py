@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from .record_schema import assert_valid_record
 from .integration_support import (
     ERROR_TOPIC, RECORD_KEYS, Broker, MqttClient as Client, assert_same_faces, real_images, running_bridge,
     running_broker, wait_until,
@@ -40,6 +41,7 @@ def test_frames_in_detections_out_match_python_api(bridge: Client, detector) -> 
         bridge.publish(f"frames/cam{i}", path.read_bytes())
         record = json.loads(bridge.receive(f"faces/frames/cam{i}").payload)
         assert set(record) == RECORD_KEYS and record["image"] == f"frames/cam{i}"
+        assert_valid_record(record)
         assert_same_faces(detector.detect(cv2.imread(str(path))), record["faces"])
 
 

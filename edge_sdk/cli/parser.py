@@ -40,6 +40,16 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _input_size(text: str) -> int | tuple[int, int] | None:
     if text.lower() in ("none", "original"):
         return None
@@ -172,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--concurrency", type=POSITIVE, default=2, help="requests processed at once")
     serve.add_argument("--max-queue", type=_int_in(0), default=32,
                        help="requests waiting beyond --concurrency before 503")
+    serve.add_argument("--max-connections", dest="max_connections", type=POSITIVE, default=None,
+                       help="open connections at most; more get 503 and are closed (default 64)")
+    serve.add_argument("--header-timeout", dest="header_timeout_s", type=_positive_float, default=None,
+                       help="seconds a client has to send its request headers (default 10)")
+    serve.add_argument("--body-timeout", dest="body_timeout_s", type=_positive_float, default=None,
+                       help="seconds a client has to send its body, then 408 (default 20)")
+    serve.add_argument("--max-body-memory", dest="max_body_memory", type=POSITIVE, default=None,
+                       help="bytes of request bodies held at once, all clients together (default 256 MiB)")
+    serve.add_argument("--min-score-threshold", dest="min_score_threshold", type=_unit_float, default=None,
+                       help="lowest score_threshold a request may ask for (default 0.1; 422 below)")
+    serve.add_argument("--max-faces-per-request", dest="max_faces_per_request", type=POSITIVE, default=None,
+                       help="most faces one answer holds; a request asking for more gets 422 (default 500)")
     _add_service_detector_options(serve)
     _verbose_option(serve, top_level=False)
     serve.set_defaults(run=run_serve)
@@ -187,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     mqtt.add_argument("--tls-ca", default=None, help="CA file: connect with TLS")
     mqtt.add_argument("--workers", type=POSITIVE, default=1, help="frames processed at once")
     mqtt.add_argument("--queue-size", type=POSITIVE, default=8, help="frames waiting beyond that before they are dropped")
+    mqtt.add_argument("--max-topic-bytes", dest="max_topic_bytes", type=_int_in(1, 65535), default=None,
+                      help="longest reply topic (UTF-8 bytes) the bridge publishes to (default 1024)")
     _add_service_detector_options(mqtt)
     _verbose_option(mqtt, top_level=False)
     mqtt.set_defaults(run=run_mqtt)
