@@ -14,7 +14,10 @@ import numpy as np
 
 from evaluation.defaults import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD
 
+
 class Thresholds(NamedTuple):
+    """A detector's score and NMS IoU thresholds."""
+
     score: float
     nms: float
 
