@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from evaluation.runs import spread
+
 from .subjects import Subject, row_identity
 
 log = logging.getLogger(__name__)
-
-
-def spread(keys: Sequence[str], limit: int | None) -> list[str]:
-    """``limit`` keys evenly spaced over ``keys`` (deterministic; the same choice as ``python -m evaluation --limit``)."""
-    if limit is None or limit >= len(keys):
-        return list(keys)
-    if limit <= 0:
-        raise ValueError("limit must be positive")
-    idx = np.unique(np.round(np.linspace(0, len(keys) - 1, limit)).astype(int))
-    return [keys[i] for i in idx]
 
 
 @dataclass

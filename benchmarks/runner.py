@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluation.defaults import EVAL_SCORE_THRESHOLD
+from evaluation.runs import spread
+
 from . import accuracy as acc
 from . import latency as lat
 from . import memory as mem
@@ -57,7 +60,7 @@ def latency_images(data_root: Path, count: int) -> list[Path]:
     if not pool:
         log.warning("no WIDER val images under %s: timing on %s", folder, FALLBACK_IMAGE)
         return [FALLBACK_IMAGE]
-    return [folder / key for key in acc.spread(pool, count)]
+    return [folder / key for key in spread(pool, count)]
 
 
 def model_info(model: str | None) -> dict[str, Any]:
@@ -122,7 +125,8 @@ def run_latency(options: Options, backends: list[str], devices: list[dict[str, A
         elif found:
             row["memory"]["isolated_baseline_mb"] = found.get("baseline_mb")
     return {
-        "images": [{"path": str(p), "height": int(i.shape[0]), "width": int(i.shape[1])} for p, i in zip(paths, images)],
+        "images": [{"path": str(p), "height": int(i.shape[0]), "width": int(i.shape[1])}
+                   for p, i in zip(paths, images)],
         "runs": options.runs,
         "warmup": options.warmup,
         "calls_per_configuration": options.runs * len(images),
@@ -138,7 +142,8 @@ def run_latency(options: Options, backends: list[str], devices: list[dict[str, A
     }
 
 
-def accuracy_specs(options: Options, backends: list[str], devices: list[dict[str, Any]]) -> tuple[list[SubjectSpec], list[dict[str, Any]]]:
+def accuracy_specs(options: Options, backends: list[str],
+                   devices: list[dict[str, Any]]) -> tuple[list[SubjectSpec], list[dict[str, Any]]]:
     """Ours at each accuracy size and listed precision, on one backend (all backends give the same boxes within
     1e-4; ONNX Runtime first, as it has a dynamic-shape file), plus the peers at their accuracy settings."""
     threads = [min(options.threads)]  # accuracy does not depend on threads; one thread is the robust choice
@@ -153,7 +158,8 @@ def accuracy_specs(options: Options, backends: list[str], devices: list[dict[str
             if found:
                 break
         if not found:
-            skipped.append(lat.skip_row("no backend has a model file for this size", detector="ours", size=size_label(size)))
+            skipped.append(lat.skip_row("no backend has a model file for this size", detector="ours",
+                                        size=size_label(size)))
         specs += found
     peer_specs, peer_skipped = lat.peer_plan(options.peers, options.accuracy_sizes, threads, ["cpu"], devices,
                                                "accuracy")
@@ -201,8 +207,8 @@ def notes(report: dict[str, Any]) -> list[str]:
         "Latency: median and p90 over all timed calls (runs x images); FPS = 1000 / median. Timing is interleaved "
         "across configurations so machine drift hits all of them alike.",
         "Latency thresholds are each detector's operating point (ours and the reference 0.5, YuNet 0.5, BlazeFace "
-        "0.5, MTCNN and dlib defaults); accuracy uses low thresholds (0.02 for ours and the reference) so the PR "
-        "curve is traced as the WIDER FACE protocol expects.",
+        f"0.5, MTCNN and dlib defaults); accuracy uses low thresholds ({EVAL_SCORE_THRESHOLD} for ours and the "
+        "reference) so the PR curve is traced as the WIDER FACE protocol expects.",
         "Process peak memory: each configuration loaded and run alone in a fresh Python process (VmHWM); "
         "it includes the interpreter, numpy and OpenCV.",
         f"Machine load average at start {m.get('load_average')}, at end {report.get('load_average_end')} on "

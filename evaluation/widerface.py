@@ -143,7 +143,8 @@ def load_widerface_gt(root: str | Path, settings: Iterable[str] = SETTINGS) -> W
         for e, keys in enumerate(per_event_keys):
             lists = mat["gt_list"][e, 0].ravel()
             if len(lists) != len(keys):
-                raise ValueError(f"wider_{setting}_val.mat: event {events[e]} has {len(lists)} images, expected {len(keys)}")
+                raise ValueError(f"wider_{setting}_val.mat: event {events[e]} has {len(lists)} images, "
+                                 f"expected {len(keys)}")
             for key, idx in zip(keys, lists):
                 # gt_list holds 1-based MATLAB indices, stored as uint8/uint16: widen before arithmetic.
                 per_image[key] = np.asarray(idx, dtype=np.int64).ravel() - 1
@@ -189,7 +190,8 @@ def parse_wider_bbx_gt(path: str | Path) -> dict[str, WiderAnnotation]:
                     break
                 raise ValueError(f"{path}: {name} announces {count} boxes, file ends early")
             fields = lines[i].split()
-            if count == 0 and (not fields or not all(_is_number(f) for f in fields) or fields[0].lower().endswith(".jpg")):
+            numeric = bool(fields) and all(_is_number(f) for f in fields) and not fields[0].lower().endswith(".jpg")
+            if count == 0 and not numeric:
                 break  # tolerate files that omit the placeholder line
             i += 1
             if count:
@@ -350,7 +352,8 @@ def normalize_scores(predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndar
     scores = np.concatenate(nonempty)
     lo, hi = float(scores.min()), float(scores.max())
     if hi == lo:
-        log.warning("all %d prediction scores equal %.6g: normalisation divides by zero (as norm_score.m)", scores.size, hi)
+        log.warning("all %d prediction scores equal %.6g: normalisation divides by zero (as norm_score.m)",
+                    scores.size, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
         for p in out.values():
             if len(p):

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.accuracy import spread
 from benchmarks.latency import ours_plan, stats_ms
 from benchmarks.report import compute_ratios
 from benchmarks.schema import SCHEMA
 from benchmarks.subjects import SubjectSpec
+from evaluation.runs import spread
 
 from .conftest import REPO_ROOT, require
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation import letterbox, reference_detector, sdk_detector
-from evaluation.__main__ import build_parser, main, spread
+from evaluation import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD, letterbox, reference_detector, sdk_detector
+from evaluation.__main__ import build_parser, main, run_options
+from evaluation.report import Run, fddb_run, previous_summary, widerface_run
+from evaluation.runs import DetectorOptions, FddbRun, WiderFaceRun, spread
 
 from .conftest import REPO_ROOT
 from .conftest import data_root as _data_root
@@ -52,6 +54,67 @@ def test_scale_and_limit_parsing():
     assert spread(keys, None) == keys and spread(keys, 1000) == keys
 
 
+def test_the_command_line_becomes_typed_run_options():
+    p = build_parser()
+    w = run_options(p.parse_args(["widerface", "--root", "r", "--out", "o", "--scale", "640", "--tiles", "160",
+                                  "--backend", "tflite", "--limit", "5", "--iou-mode", "float", "--no-progress"]))
+    assert w == WiderFaceRun(root=Path("r"), out=Path("o"), limit=5, progress=False, iou_mode="float",
+                             detector=DetectorOptions(backend="tflite", scale=640, tiles=160))
+    f = run_options(p.parse_args(["fddb", "--root", "r", "--out", "o", "--detector", "reference",
+                                  "--predictions", "p", "--annotation", "rect", "--fp-points", "10,50"]))
+    assert f == FddbRun(root=Path("r"), out=Path("o"), predictions=Path("p"), annotation="rect", fp_points=(10, 50),
+                        detector=DetectorOptions(detector="reference"))
+    assert w.results_file == Path("o/widerface_results.json") and f.results_file == Path("o/fddb_results.json")
+
+
+def test_report_rows_run_with_the_same_options_as_the_command_line():
+    """evaluation.report builds its runs directly; they equal what the CLI parses for the same detector."""
+    p = build_parser()
+    run = Run("x", backend="openvino", scale=640, precision="int8", tiles=160)
+    cli = ["--root", "d/widerface", "--out", "w/widerface_sdk_openvino_int8_640_tiles160", "--backend", "openvino",
+           "--scale", "640", "--precision", "int8", "--tiles", "160", "--no-progress"]
+    assert widerface_run(run, Path("d"), Path("w")) == run_options(p.parse_args(["widerface", *cli]))
+    ref = Run("y", detector="reference")
+    cli = ["--root", "d/fddb", "--out", "w/fddb_reference_original", "--detector", "reference", "--no-progress"]
+    assert fddb_run(ref, Path("d"), Path("w")) == run_options(p.parse_args(["fddb", *cli]))
+
+
+def test_one_definition_of_the_evaluation_thresholds():
+    """Every consumer of the evaluation operating point takes it from evaluation.defaults (not a copied literal)."""
+    import inspect
+
+    from benchmarks.subject_base import RETINAFACE_THRESHOLDS
+    from evaluation.detectors import ReferenceDetector, SdkDetector
+    from training.recipe import EvalConfig
+
+    expected = (EVAL_SCORE_THRESHOLD, EVAL_NMS_THRESHOLD)
+    assert build_parser().parse_args(["fddb", "--root", "r", "--out", "o"]).score_threshold == EVAL_SCORE_THRESHOLD
+    assert (DetectorOptions().score_threshold, DetectorOptions().nms_threshold) == expected
+    for function in (reference_detector, sdk_detector, ReferenceDetector, SdkDetector):
+        parameters = inspect.signature(function).parameters
+        assert (parameters["score_threshold"].default, parameters["nms_threshold"].default) == expected, function
+    assert (EvalConfig().score_threshold, EvalConfig().nms_threshold) == expected
+    assert tuple(RETINAFACE_THRESHOLDS["accuracy"]) == expected
+
+
+def test_a_missing_dataset_is_a_one_line_error(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["widerface", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert str(stop.value).startswith("error: no wider_face_val.mat under ")
+    with pytest.raises(SystemExit) as stop:
+        main(["fddb", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert "FDDB-fold-01-ellipseList.txt" in str(stop.value)
+
+
+def test_report_reuses_only_a_summary_of_the_same_detector(tmp_path):
+    saved = tmp_path / "widerface_results.json"
+    assert previous_summary(Run("r", detector="reference"), saved) is None  # nothing saved yet
+    saved.write_text(json.dumps({"ap": {"easy": 0.9}, "settings": {"detector": {"detector": "reference",
+                                                                               "input_size": 640}}}))
+    assert previous_summary(Run("r", detector="reference", scale=640), saved)["ap"] == {"easy": 0.9}
+    assert previous_summary(Run("r", detector="reference"), saved) is None  # original size: another run
+
+
 def test_letterbox_geometry():
     image = np.full((300, 600, 3), 255, np.uint8)
     canvas, scale = letterbox(image, 640)
@@ -85,7 +148,8 @@ def fake_sdk(monkeypatch):
 
 def test_sdk_adapter_passes_precision_only_when_given(fake_sdk):
     det = sdk_detector(model="m", backend="onnxruntime", precision=None, input_size=None, score_threshold=0.02)
-    assert fake_sdk.calls[-1] == {"model": "m", "backend": "onnxruntime", "input_size": None, "score_threshold": 0.02}
+    assert fake_sdk.calls[-1] == {"model": "m", "backend": "onnxruntime", "input_size": None, "score_threshold": 0.02,
+                                  "nms_threshold": EVAL_NMS_THRESHOLD}
     sdk_detector(precision="int8", input_size=640)
     assert fake_sdk.calls[-1]["precision"] == "int8" and fake_sdk.calls[-1]["input_size"] == 640
     boxes, scores = det(np.zeros((100, 100, 3), np.uint8))
@@ -98,7 +162,8 @@ def test_cli_sdk_detector_wiring(fake_sdk, tmp_path, capsys):
     main(["widerface", "--root", str(root / "widerface"), "--out", str(out), "--limit", "3", "--scale", "640",
           "--precision", "fp16", "--backend", "onnxruntime", "--no-progress"])
     assert fake_sdk.calls[-1] == {"model": None, "backend": "onnxruntime", "input_size": 640,
-                                  "score_threshold": 0.02, "precision": "fp16"}
+                                  "score_threshold": EVAL_SCORE_THRESHOLD, "nms_threshold": EVAL_NMS_THRESHOLD,
+                                  "precision": "fp16"}
     data = json.loads((out / "widerface_results.json").read_text())
     assert data["settings"]["detector"]["detector"] == "sdk" and data["settings"]["scale"] == 640
     assert data["num_images"] == 3 and "AP easy" in capsys.readouterr().out

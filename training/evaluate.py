@@ -22,6 +22,7 @@ from torch import nn
 from edge_sdk.postprocess import decode_detections
 from edge_sdk.preprocess import Letterbox, Normalization, make_input
 from edge_sdk.priors import AnchorConfig
+from evaluation.defaults import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD
 
 from .distributed import DistContext, gather_objects
 from .matching import priors_for
@@ -33,7 +34,8 @@ class TorchDetector:
     largest stride (the dynamic-shape runtime setting); an int letterboxes into ``input_size x input_size``."""
 
     def __init__(self, model: nn.Module, normalization: Normalization, anchors: AnchorConfig, device: torch.device,
-                 input_size: int | None = None, score_threshold: float = 0.02, nms_threshold: float = 0.4) -> None:
+                 input_size: int | None = None, score_threshold: float = EVAL_SCORE_THRESHOLD,
+                 nms_threshold: float = EVAL_NMS_THRESHOLD) -> None:
         self.model = model
         self.normalization = normalization
         self.anchors = anchors

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluation.defaults import EVAL_NMS_THRESHOLD, EVAL_SCORE_THRESHOLD
+
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 
 
@@ -172,8 +174,8 @@ class EvalConfig:
     at_end: bool = True
     max_images: int | None = None  # evenly spread subset (covers all events)
     input_size: int | None = None  # None = original size (padded to a multiple of 32)
-    score_threshold: float = 0.02
-    nms_threshold: float = 0.4
+    score_threshold: float = EVAL_SCORE_THRESHOLD
+    nms_threshold: float = EVAL_NMS_THRESHOLD
     enabled: bool = True
 
 
