@@ -374,7 +374,7 @@ def _choose(
 
 def _tuned_choice(manifest: Manifest, precision: str, input_size: tuple[int, int] | None,
                   threads: int | None) -> str | None:
-    from .tuning import cached_choice  # tuning imports this module to measure
+    from .backend_choice import cached_choice
 
     try:
         return cached_choice(manifest.directory / "manifest.json", precision, input_size, threads)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge_sdk import FaceDetector
-from edge_sdk import tuning
+from edge_sdk import backend_choice, tuning
 from edge_sdk.detector import AUTO_ORDER
 from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
@@ -60,9 +60,9 @@ def test_another_model_or_runtime_version_is_a_cache_miss(cache: Path, tmp_path:
     (other / "manifest.json").write_text(json.dumps(manifest))
     assert tuning.cached_choice(other / "manifest.json", "fp32", (640, 640), None) is None
     assert FaceDetector(model=other).backend_name == AUTO_ORDER[0]
-    facts = tuning._machine_facts()
+    facts = backend_choice._machine_facts()
     bumped = tuple((p, "99.0" if p == "onnxruntime" else v) for p, v in facts[4])
-    monkeypatch.setattr(tuning, "_machine_facts", lambda: (*facts[:4], bumped))
+    monkeypatch.setattr(backend_choice, "_machine_facts", lambda: (*facts[:4], bumped))
     assert tuning.cached_choice(MANIFEST, "fp32", (640, 640), None) is None  # a runtime upgrade re-tunes
 
 
@@ -70,7 +70,7 @@ def test_another_model_or_runtime_version_is_a_cache_miss(cache: Path, tmp_path:
 def test_corrupt_cache_is_ignored_with_a_warning(cache: Path, content: str, caplog: pytest.LogCaptureFixture) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="edge_sdk.tuning"):
+    with caplog.at_level(logging.WARNING, logger="edge_sdk.backend_choice"):
         assert FaceDetector().backend_name == AUTO_ORDER[0]
     assert "ignoring the backend-choice cache" in caplog.text
     _pretend_tuned("onnxruntime")  # rewriting replaces the corrupt file

@@ -46,7 +46,7 @@ def run_info(_: argparse.Namespace) -> int:
 def _auto_info() -> dict:
     """What ``backend="auto"`` picks for the default settings here, and the measurement behind it, if any."""
     from ..detector import AUTO_ORDER
-    from ..tuning import TuneKey, cache_path, cached_entry, manifest_digest
+    from ..backend_choice import TuneKey, cache_path, cached_entry, manifest_digest
 
     manifest_path = BUNDLED_DIR / DEFAULT_MODEL / "manifest.json"
     entry = cached_entry(TuneKey.for_model(manifest_digest(manifest_path), "fp32", (640, 640), None))
