@@ -45,7 +45,9 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _peak_rss_mb(code: str) -> tuple[subprocess.CompletedProcess, float]:
     """Run ``code`` in a fresh interpreter; its output and the child's peak RSS in MB."""
-    wrapper = code + "\nimport resource, sys; print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not getrusage: ru_maxrss of an exec'd child starts at its parent's (the test process, often > 1 GB)
+    wrapper = code + ("\nprint('PEAK', next(int(line.split()[1]) for line in open('/proc/self/status') "
+                      "if line.startswith('VmHWM')))")
     done = subprocess.run([sys.executable, "-c", wrapper], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     peak = [line for line in done.stdout.splitlines() if line.startswith("PEAK")]
     return done, (int(peak[0].split()[1]) / 1024 if peak else float("nan"))
