@@ -4,6 +4,7 @@
     faces = FaceDetector().detect(cv2.imread("photo.jpg"))
 """
 
+from ._version import DISTRIBUTION, __version__
 from .backends import available_backends
 from .detections import LANDMARK_NAMES, Detections, Face
 from .detector import FaceDetector
@@ -17,10 +18,9 @@ from .errors import (
 )
 from .models import DEFAULT_MODEL, bundled_models
 
-__version__ = "0.1.0"
-
 __all__ = [
     "DEFAULT_MODEL",
+    "DISTRIBUTION",
     "LANDMARK_NAMES",
     "BackendError",
     "BackendUnavailableError",
