@@ -12,7 +12,7 @@ DEMO_EXTRAS := tflite
 # The test venv: everything the suite exercises (a device installs only its backend's extra, see README).
 VENV := .venv
 PY := $(VENV)/bin/python
-EXTRAS := onnx,openvino,tflite,serve,mqtt,ray,tooling,dev
+EXTRAS := onnx,openvino,tflite,serve,mqtt,ray,export,train,quantize,eval,dev
 
 .PHONY: demo test test-all install dist arm64-check clean gpu-data
 
