@@ -117,7 +117,7 @@ def test_wheel_holds_the_runtime_only(dist: dict[str, Path]) -> None:
     with tarfile.open(sdist) as archive:
         members = [m.split("/", 1)[1] for m in archive.getnames() if "/" in m]
     assert not [m for m in members if m.split("/")[0] in TOOLING], "tooling in the sdist"
-    assert {"pyproject.toml", "LICENSE", "README.md", "edge_sdk/py.typed"} <= set(members)
+    assert {"pyproject.toml", "LICENSE", "README.md", "CHANGELOG.md", "edge_sdk/py.typed"} <= set(members)
 
 
 def test_wheel_installs_alone_and_detects(dist: dict[str, Path], tmp_path: Path) -> None:
