@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   detect faces in samples/astronaut.png with the bundled model → out/demo/ (light venv: runtime + LiteRT)
+#   make demo   detect faces in samples/astronaut.png with the bundled model → out/demo/ (light venv, LiteRT)
 #   make test   the test suite (what CI runs): every backend, service and the tooling
 # and, as root on Linux x86-64: make arm64-check (the wheel on Debian bookworm arm64 under qemu; docs/ARM64_CHECK.md)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

@@ -55,6 +55,7 @@ if [ "${1:-}" = --clean ]; then remove_root; echo "removed $ROOT"; exit 0; fi
 trap 'unmount_root; rm -rf "$WORK"' EXIT
 mkdir -p "$RAW"
 
+say "checkout $(git describe --always --dirty 2>/dev/null || echo '(not a git checkout)'), $(date -u +%FT%TZ)"
 say "tools: qemu-user-static, binfmt-support, debootstrap"
 if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null \
    || ! command -v update-binfmts >/dev/null; then
@@ -91,7 +92,8 @@ cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 # /proc/cpuinfo of a Raspberry Pi 5 (4 x Cortex-A76): what onnxruntime's and LiteRT's CPU probes expect on Arm.
 for cpu in 0 1 2 3; do
-  printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp ' "$cpu"
+  printf 'processor\t: %s\nBogoMIPS\t: 108.00\n' "$cpu"
+  printf 'Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp '
   printf 'asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n'
   printf 'CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n'
 done >"$WORK/cpuinfo"

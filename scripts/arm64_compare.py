@@ -175,7 +175,8 @@ def render(rows: list[Row], x86: dict, arm: dict, packages: str, log: str) -> st
             "(a Cortex-A76 has asimddp and no i8mm/SVE/SME).", ""]
     out += ["## Images", ""] + [f"- `{name}`" for name in images] + [""]
     out += ["## Environments", "", "| | x86-64 (reference) | arm64 (emulated) |", "|---|---|---|",
-            f"| machine | {x86['machine']} | {arm['machine']} |", f"| platform | {x86['platform']} | {arm['platform']} |"]
+            f"| machine | {x86['machine']} | {arm['machine']} |",
+            f"| platform | {x86['platform']} | {arm['platform']} |"]
     for name in sorted(set(x86["versions"]) | set(arm["versions"])):
         out.append(f"| {name} | {x86['versions'].get(name, '-')} | {arm['versions'].get(name, '-')} |")
     out += ["", "Model files and backend settings on arm64:", ""]

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend} {precision} {name}: {len(faces)} face(s)", flush=True)
     report = {
         "machine": platform.machine(), "platform": platform.platform(), "executable": sys.executable,
-        "edge_sdk_file": edge_sdk.__file__, "versions": versions(), "cpu_features": cpu_features(), "input_size": args.input_size,
+        "edge_sdk_file": edge_sdk.__file__, "versions": versions(), "cpu_features": cpu_features(),
+        "input_size": args.input_size,
         "score_threshold": threshold, "results": results,
     }
     args.out.write_text(json.dumps(report, indent=1))

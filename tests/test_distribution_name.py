@@ -53,7 +53,8 @@ def test_the_patterns_catch_the_old_hints() -> None:
     old = ["pip install 'edge-sdk[openvino]'", 'pip install "edge-sdk[tflite,onnx]"', "pip install edge-sdk",
            "pip install -U edge-sdk", "wanted = f\"edge-sdk[{s.extra}]\"", "dist/edge_sdk-0.1.0-py3-none-any.whl"]
     new = [install_hint("openvino"), "edge-sdk detect photo.jpg", "pip install edge-face-sdk",
-           "dist/edge_face_sdk-0.1.0-py3-none-any.whl", "`edge-sdk info`", "pip install -e '.[export,train,quantize,eval,dev]'"]
+           "dist/edge_face_sdk-0.1.0-py3-none-any.whl", "`edge-sdk info`",
+           "pip install -e '.[export,train,quantize,eval,dev]'"]
     assert all(any(p.search(line) for p in OLD_HINTS) for line in old)
     assert not [line for line in new if any(p.search(line) for p in OLD_HINTS)]
 
