@@ -15,7 +15,7 @@ from .conftest import IN_CI, REPO_ROOT
 
 # The command `edge-sdk` never takes brackets; `edge-sdk[...]` is always the old distribution with extras.
 OLD_HINTS = [
-    re.compile(r"edge-sdk\["),
+    re.compile(r"edge-sdk\\?\["),  # also the regex-escaped form in pytest.raises(match=r"edge-sdk\[onnx\]")
     re.compile(r"pip install\s+(-U\s+|--upgrade\s+)?['\"]?edge-sdk(?![\w-])"),
     re.compile(r"\bedge_sdk-\d+\.\d+"),  # the old wheel / sdist file names
 ]
@@ -51,7 +51,8 @@ def test_no_install_hint_names_the_old_distribution() -> None:
 def test_the_patterns_catch_the_old_hints() -> None:
     """The grep above is only as good as its patterns: they must flag the old forms and pass the new ones."""
     old = ["pip install 'edge-sdk[openvino]'", 'pip install "edge-sdk[tflite,onnx]"', "pip install edge-sdk",
-           "pip install -U edge-sdk", "wanted = f\"edge-sdk[{s.extra}]\"", "dist/edge_sdk-0.1.0-py3-none-any.whl"]
+           "pip install -U edge-sdk", "wanted = f\"edge-sdk[{s.extra}]\"", "dist/edge_sdk-0.1.0-py3-none-any.whl",
+           'pytest.raises(BackendUnavailableError, match=r"edge-sdk\[onnx\]")']
     new = [install_hint("openvino"), "edge-sdk detect photo.jpg", "pip install edge-face-sdk",
            "dist/edge_face_sdk-0.1.0-py3-none-any.whl", "`edge-sdk info`",
            "pip install -e '.[export,train,quantize,eval,dev]'"]
