@@ -4,6 +4,7 @@
     faces = FaceDetector().detect(cv2.imread("photo.jpg"))
 """
 
+from ._version import DISTRIBUTION, __version__
 from .backends import available_backends
 from .detections import LANDMARK_NAMES, Detections, Face
 from .detector import FaceDetector
@@ -20,11 +21,10 @@ from .errors import (
 from .models import DEFAULT_MODEL, bundled_models
 from .tracking import FaceTracker, TrackerConfig
 
-__version__ = "0.1.0"
-DISTRIBUTION = "edge-face-sdk"  # the name on the package index (the import name stays edge_sdk)
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DISTRIBUTION",
     "LANDMARK_NAMES",
     "BackendError",
     "BackendUnavailableError",

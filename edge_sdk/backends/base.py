@@ -12,6 +12,7 @@ from types import ModuleType
 
 import numpy as np
 
+from .._version import install_hint
 from ..errors import BackendUnavailableError, ModelLoadError
 from ..manifest import OUTPUT_ROLES, Manifest, ModelFile
 
@@ -30,7 +31,7 @@ def import_runtime(package: str | Sequence[str], extra: str, backend: str) -> Mo
             errors.append(f"{name}: {exc}")
     raise BackendUnavailableError(
         f"backend {backend!r} needs the Python package {candidates[0]!r}, which is not installed: "
-        f"pip install 'edge-sdk[{extra}]'  ({'; '.join(errors)})"
+        f"{install_hint(extra)}  ({'; '.join(errors)})"
     )
 
 
