@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_sdk._version import install_hint
+
 from .subjects import DEVICE_NAMES, SkipSubject, Subject, SubjectSpec, build_subject, row_identity, size_label
 from .system import MemoryMeter, device_present, rss_mb
 
@@ -60,7 +62,7 @@ def ours_plan(
     for backend in backends:
         info = BACKENDS[backend]
         if not info.is_installed():
-            skipped.append(skip_row(f"runtime not installed: pip install 'edge-sdk[{info.extra}]'", detector="ours",
+            skipped.append(skip_row(f"runtime not installed: {install_hint(info.extra)}", detector="ours",
                                     backend=backend))
             continue
         files = [f for f in manifest.files if f.format in info.formats]

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ._version import install_hint
 from .backends import BACKENDS, Backend, BackendSpec, resolve_backend_name
 from .detections import Detections
 from .errors import BackendError, BackendUnavailableError, InvalidArgumentError, InvalidImageError, ModelLoadError
@@ -428,11 +429,7 @@ def _candidate_specs(backend: str) -> list[BackendSpec]:
     return [BACKENDS[backend]]
 
 
-def install_hint(extra: str) -> str:
-    """The pip line that installs an extra of this distribution."""
-    from . import DISTRIBUTION
 
-    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 def _is_bool(value: object) -> bool:

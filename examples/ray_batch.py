@@ -10,7 +10,7 @@ then on any node of it (paths must be readable from every node: a shared filesys
     python examples/ray_batch.py /shared/images --out /shared/out/faces --address auto --actors 16 --format parquet
 
 Prints the number of images, faces, unreadable images and the throughput (images/s, actor start-up included).
-Needs `pip install 'edge-sdk[ray]'`.
+Needs `pip install 'edge-face-sdk[ray]'`.
 """
 
 from __future__ import annotations

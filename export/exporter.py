@@ -90,7 +90,7 @@ def check_requirements(formats: list[str], precisions: list[str]) -> None:
             raise ValueError(f"format {fmt!r} has none of the precisions {precisions} (it has {FORMATS[fmt].precisions})")
         missing = [p for p in FORMATS[fmt].needs if importlib.util.find_spec(p) is None]
         if missing:
-            raise ImportError(f"exporting {fmt!r} needs the packages {missing}: pip install 'edge-sdk[export]'")
+            raise ImportError(f"exporting {fmt!r} needs the packages {missing}: pip install -e '.[export]' (from the repo root)")
 
 
 def export_model(

@@ -171,7 +171,7 @@ class MqttClient:
 @contextmanager
 def running_broker(workdir: Path) -> Iterator[Broker]:
     """mosquitto on a free loopback port for the duration (skips outside CI when paho or mosquitto is missing)."""
-    require("paho.mqtt", "edge-sdk[mqtt]: the MQTT bridge")
+    require("paho.mqtt", "edge-face-sdk[mqtt]: the MQTT bridge")
     binary = require_binary("mosquitto", "MQTT broker for the bridge tests (.ci/run installs it with apt-get)")
     broker = Broker(binary, free_port(), workdir)
     broker.start()

@@ -217,7 +217,7 @@ def test_tflite_runtime_is_the_fallback(manifest, monkeypatch):
     assert calls and calls[-1]["num_threads"] == 2
     assert len(backend.run(np.zeros((1, 3, 640, 640), np.float32))) == 3
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
-    with pytest.raises(BackendUnavailableError, match=r"edge-sdk\[tflite\]"):
+    with pytest.raises(BackendUnavailableError, match=r"edge-face-sdk\[tflite\]"):
         open_backend("tflite", file_of(manifest, "tflite"), manifest)
 
 
@@ -264,7 +264,7 @@ def test_match_outputs_by_name_then_by_shape():
 
 def test_import_runtime_takes_the_first_importable():
     assert import_runtime(("edge_sdk_no_such_runtime", "json"), extra="x", backend="b").__name__ == "json"
-    with pytest.raises(BackendUnavailableError, match=r"'edge_sdk_no_such_runtime'.*edge-sdk\[x\]"):
+    with pytest.raises(BackendUnavailableError, match=r"'edge_sdk_no_such_runtime'.*edge-face-sdk\[x\]"):
         import_runtime(("edge_sdk_no_such_runtime", "edge_sdk_no_such_runtime_either"), extra="x", backend="b")
 
 
@@ -305,7 +305,7 @@ for other in edge_sdk.backends.BACKENDS:
             edge_sdk.FaceDetector(backend=other)
             raise SystemExit(f"{other} loaded although its runtime is blocked")
         except edge_sdk.BackendUnavailableError as exc:
-            assert f"edge-sdk[{edge_sdk.backends.BACKENDS[other].extra}]" in str(exc), exc
+            assert f"{edge_sdk.DISTRIBUTION}[{edge_sdk.backends.BACKENDS[other].extra}]" in str(exc), exc
 detector = edge_sdk.FaceDetector(input_size=640)  # auto: the only runtime there is
 faces = detector.detect(cv2.imread("samples/astronaut.png"))
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in blocked)

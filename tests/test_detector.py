@@ -104,5 +104,5 @@ def test_missing_backend_package_names_the_extra(monkeypatch):
     import sys
 
     monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
-    with pytest.raises(BackendUnavailableError, match=r"edge-sdk\[onnx\]"):
+    with pytest.raises(BackendUnavailableError, match=r"edge-face-sdk\[onnx\]"):
         FaceDetector(backend="onnxruntime")

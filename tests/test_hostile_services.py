@@ -226,7 +226,7 @@ class Service:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> Service:
     for module in ("fastapi", "uvicorn", "prometheus_client", "python_multipart"):
-        require(module, "edge-sdk[serve]: the HTTP service")
+        require(module, "edge-face-sdk[serve]: the HTTP service")
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     code = SERVER.format(header=HEADER_TIMEOUT_S, body=BODY_TIMEOUT_S, connections=MAX_CONNECTIONS, faces=MAX_FACES,
@@ -382,7 +382,7 @@ def test_topics_that_cannot_be_published_to(topic: str, problem: str) -> None:
 
 
 def test_service_settings_are_checked_and_follow_the_command_line() -> None:
-    require("fastapi", "edge-sdk[serve]: the HTTP service")
+    require("fastapi", "edge-face-sdk[serve]: the HTTP service")
     from edge_sdk.cli import build_parser
     from edge_sdk.errors import InvalidArgumentError
     from edge_sdk.integrations.http_service import ServiceConfig, config_from_args

@@ -49,7 +49,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Server:
     for module in ("fastapi", "uvicorn", "prometheus_client", "python_multipart"):
-        require(module, "edge-sdk[serve]: the HTTP service")
+        require(module, "edge-face-sdk[serve]: the HTTP service")
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     command = [sys.executable, "-m", "edge_sdk", "-v", "serve", "--host", "127.0.0.1", "--port", str(port),

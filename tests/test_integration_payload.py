@@ -96,7 +96,7 @@ def test_cli_has_serve_and_mqtt_with_loopback_defaults() -> None:
 
 def test_missing_extra_names_the_pip_extra(monkeypatch) -> None:
     monkeypatch.setitem(EXTRAS, "serve", ("no_such_module_for_edge_sdk",))
-    with pytest.raises(BackendUnavailableError, match=r"edge-sdk\[serve\]"):
+    with pytest.raises(BackendUnavailableError, match=r"edge-face-sdk\[serve\]"):
         require_extra("serve", "edge-sdk serve")
     from edge_sdk.cli import main
 

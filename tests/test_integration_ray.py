@@ -21,8 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
 
 @pytest.fixture(scope="module")
 def ray_runtime():
-    ray = require("ray", "edge-sdk[ray]: batch inference on Ray Data")
-    require("pyarrow", "edge-sdk[ray]: Parquet/Arrow output")
+    ray = require("ray", "edge-face-sdk[ray]: batch inference on Ray Data")
+    require("pyarrow", "edge-face-sdk[ray]: Parquet/Arrow output")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "5")
     temp_dir = tempfile.mkdtemp(prefix="ray_", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes

@@ -10,20 +10,13 @@ import time
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__, install_hint
 from ..backends import BACKENDS, available_backends
 from ..detector import FaceDetector
 from ..errors import EdgeSDKError
 from ..manifest import load_manifest
 from ..models import BUNDLED_DIR, DEFAULT_MODEL, bundled_models
 from .errors import EXIT_OK, EXIT_USAGE
-
-
-def install_hint(extra: str) -> str:
-    """The pip line that installs an extra of this distribution."""
-    from .. import DISTRIBUTION
-
-    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 def run_info(_: argparse.Namespace) -> int:

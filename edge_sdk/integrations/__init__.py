@@ -25,11 +25,12 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 
 def require_extra(extra: str, what: str) -> None:
     """Raise :class:`edge_sdk.BackendUnavailableError` naming the pip extra when one of its packages is missing."""
+    from .._version import install_hint
     from ..errors import BackendUnavailableError
 
     missing = [m for m in EXTRAS[extra] if not _findable(m)]
     if missing:
-        raise BackendUnavailableError(f"{what} needs {', '.join(missing)}: pip install 'edge-sdk[{extra}]'")
+        raise BackendUnavailableError(f"{what} needs {', '.join(missing)}: {install_hint(extra)}")
 
 
 def _findable(module: str) -> bool:
