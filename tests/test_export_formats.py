@@ -128,7 +128,7 @@ def test_int8_input_and_outputs_are_handled(tiny_int8, caplog):
     bundled = load_manifest(BUNDLED_DIR / DEFAULT_MODEL)
     model_file = ModelFile(path=path, format="tflite", precision="int8", input_size=(32, 32), sha256=sha256_of(path))
     # No output names in this manifest: the backend must tell boxes/scores/landmarks apart by shape.
-    manifest = dataclasses.replace(bundled, directory=path.parent, files=(model_file,), raw={**bundled.raw, "files": []})
+    manifest = dataclasses.replace(bundled, directory=path.parent, files=(model_file,))
     with caplog.at_level(logging.WARNING):
         backend = TfliteBackend(model_file, manifest, threads=1)
     assert "matched them by shape" in caplog.text
