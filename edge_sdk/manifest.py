@@ -18,6 +18,7 @@ import json
 import math
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -38,6 +39,7 @@ LAYOUTS = ("NCHW",)
 MAX_INPUT_SIDE = 8192
 MAX_STRIDE = 1024
 MAX_FILE_BYTES = 1 << 30  # a model file is read into memory whole; refuse anything absurd before reading it
+MAX_MANIFEST_BYTES = 16 << 20
 _LETTERBOX_NOTE = "keep aspect, image top-left, pad right/bottom with the mean (0 after normalization)"
 _OUTPUT_LAYOUT_NOTE = ("boxes (N,P,4) dx,dy,dw,dh; scores (N,P,2) background,face; landmarks (N,P,10) x,y per point; "
                        "N = batch")
@@ -231,6 +233,13 @@ class Manifest:
         dynamic = [f for f in candidates if f.dynamic]
         return (exact or dynamic or [None])[0]
 
+    @property
+    def raw(self) -> dict[str, Any]:
+        """Deprecated: the JSON form (:meth:`to_dict`), kept only until ``benchmarks/runner.py`` reads
+        :attr:`produced_by`; nothing in the runtime uses it."""
+        warnings.warn("Manifest.raw is deprecated: use the typed fields or to_dict()", DeprecationWarning, stacklevel=2)
+        return self.to_dict()
+
     def output_names_for(self, model: ModelFile) -> dict[str, str]:
         """Role → tensor name for one of this model's files."""
         return dict(model.output_names or self.output_names)
@@ -294,6 +303,8 @@ def load_manifest(directory: Path) -> Manifest:
             f"no {MANIFEST_NAME} in {directory}: a model needs its manifest (write one with `python -m export`)"
         )
     _inside(path, directory.resolve())
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ModelLoadError(f"{path} is {path.stat().st_size} bytes, over the {MAX_MANIFEST_BYTES} limit of a manifest")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -330,7 +341,8 @@ class _Field:
 
     def fail(self, problem: str) -> _Invalid:
         shown = repr(self.value)
-        return _Invalid(f"{self.where or 'the manifest'} {problem}, got {shown[:80] + '…' if len(shown) > 80 else shown}")
+        shown = shown[:80] + "…" if len(shown) > 80 else shown
+        return _Invalid(f"{self.where or 'the manifest'} {problem}, got {shown}")
 
     def _child_name(self, key: str | int) -> str:
         if isinstance(key, int):

@@ -92,8 +92,8 @@ def write_ptq_baselines(directory: Path, calibration: Sequence[np.ndarray],
     manifest = load_manifest(directory)
     files = []
     for size in input_sizes:
-        fp32 = next((f for f in manifest.files if f.format == "onnx" and f.precision == "fp32" and f.input_size == size),
-                    None)
+        fp32 = next((f for f in manifest.files
+                     if f.format == "onnx" and f.precision == "fp32" and f.input_size == size), None)
         if fp32 is None:
             raise FileNotFoundError(f"{directory} has no fp32 ONNX file of input size {size or 'dynamic'} to quantize")
         onnx = ptq_onnxruntime(fp32.path, directory / file_name(manifest.name, "onnx", size, "int8-ptq"), calibration)

@@ -50,7 +50,8 @@ def write_export_manifest(base: Manifest, files: Iterable[ModelFile]) -> Manifes
     and are not re-exported now are kept, so formats/precisions can be added in separate runs."""
     kept: tuple[ModelFile, ...] = ()
     if (base.directory / MANIFEST_NAME).is_file():
-        kept = tuple(f for f in load_manifest(base.directory).files if all(p.is_file() for p in (f.path, *f.extra_files)))
+        kept = tuple(f for f in load_manifest(base.directory).files
+                     if all(p.is_file() for p in (f.path, *f.extra_files)))
     manifest = base.add_files(kept).add_files(files)
     manifest.write()
     return manifest

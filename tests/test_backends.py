@@ -57,6 +57,17 @@ def test_bundled_directory_holds_every_format(manifest):
     assert set(tflite_file.output_names) == {"boxes", "scores", "landmarks"}
 
 
+def test_backends_read_the_typed_manifest_only():
+    """Output names, class count and file details come from the typed ``Manifest``/``ModelFile``; no backend digs
+    into the JSON form."""
+    from pathlib import Path
+
+    import edge_sdk.backends as package
+
+    sources = {p.name: p.read_text() for p in Path(package.__file__).parent.glob("*.py")}
+    assert len(sources) >= 5 and not [name for name, text in sources.items() if ".raw" in text or "to_dict(" in text]
+
+
 def test_tampered_openvino_weights_are_rejected(tmp_path):
     model_dir = copy_bundled_model(tmp_path)
     flip_middle_byte(model_dir / "retinaface_mnet025_640x640.bin")

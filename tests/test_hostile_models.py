@@ -179,7 +179,8 @@ def test_malformed_manifest_names_the_field(tmp_path, change, match):
 
 
 def test_the_bundled_manifest_round_trips_through_the_typed_writer(tmp_path):
-    """``load → to_dict`` gives what ``json.load`` gives; ``write`` produces a file that loads to the same manifest."""
+    """``load → to_dict`` gives what ``json.load`` gives; ``write`` produces a file that loads to the same
+    manifest."""
     manifest = load_manifest(BUNDLED_DIR / DEFAULT_MODEL)
     assert manifest.to_dict() == BUNDLED_MANIFEST
     model_dir = copy_bundled_model(tmp_path)
@@ -287,6 +288,61 @@ def test_sigmoid_scores_decode_like_the_softmax_they_equal(detector, astronaut):
 
 
 # --- OpenVINO: a bounded set of input shapes over streams of changing frame sizes -----------------------------------
+
+def test_shape_buckets_keep_few_shapes_in_use():
+    """Few sizes keep the fine 128 buckets; a stream of many sizes coarsens them until its shapes fit the runtime's
+    shape cache (here 16), and never holds more than that."""
+    from edge_sdk.backends.shapes import ShapeBuckets
+
+    steady = ShapeBuckets(capacity=16)
+    assert {steady.shape_for(h, w) for h, w in [(480, 640), (720, 1280), (480, 640)] * 50} == {(512, 640), (768, 1280)}
+    assert steady.multiple == 128
+
+    rng = np.random.default_rng(0)
+    many = ShapeBuckets(capacity=16)
+    seen = set()
+    for h, w in rng.integers(40, 720, (2000, 2)):
+        shape = many.shape_for(int(h), int(w))
+        assert shape[0] >= h and shape[1] >= w and shape[0] % many.multiple == 0 and shape[1] % many.multiple == 0
+        assert len(many.in_use) <= 16
+        seen.add(shape)
+    assert many.multiple == 256 and len({s for s in seen if s[0] % 256 == 0 and s[1] % 256 == 0}) <= 16
+
+
+def test_padded_openvino_outputs_are_the_anchors_of_the_given_input(manifest_and_image):
+    """The OpenVINO backend pads a dynamic input up to its bucket and keeps the outputs of the given input's anchors:
+    exactly ONNX Runtime's outputs on the same zero-padded input, restricted by ``anchor_subset``."""
+    require("openvino", "the [openvino] extra")
+    from edge_sdk.backends import BACKENDS
+    from edge_sdk.backends.shapes import anchor_subset, pad_to
+
+    manifest, tensor = manifest_and_image
+    dynamic = {f.format: f for f in manifest.files if f.dynamic and f.precision == "fp32"}
+    openvino = BACKENDS["openvino"].load_class()(dynamic["openvino"], manifest)
+    onnx = BACKENDS["onnxruntime"].load_class()(dynamic["onnx"], manifest)
+    height, width = tensor.shape[2:]
+    padded_height, padded_width = openvino.buckets.shape_for(height, width)
+    assert (padded_height, padded_width) != (height, width)
+    got = openvino.run(tensor)
+    index = anchor_subset(manifest.anchors, height, width, padded_height, padded_width)
+    want = [out[:, index] for out in onnx.run(pad_to(tensor, padded_height, padded_width))]
+    assert [g.shape for g in got] == [(1, manifest.anchors.num_priors(height, width), d) for d in (4, 2, 10)]
+    for g, w in zip(got, want):
+        assert np.abs(g - w).max() < 1e-3
+
+
+@pytest.fixture(scope="module")
+def manifest_and_image(astronaut):
+    """The bundled manifest and the astronaut letterboxed at its own size plus a strip: a 544 x 608 canvas."""
+    import cv2
+
+    from edge_sdk.preprocess import Letterbox, make_input
+
+    manifest = load_manifest(BUNDLED_DIR / DEFAULT_MODEL)
+    image = cv2.copyMakeBorder(astronaut, 0, 20, 0, 90, cv2.BORDER_REFLECT)
+    box = Letterbox.pad_to_multiple(image.shape[1], image.shape[0], 32)
+    return manifest, make_input(image, box, manifest.normalization)
+
 
 STREAM = """
 import json, sys, numpy as np

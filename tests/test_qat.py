@@ -252,7 +252,8 @@ def test_qat_models_reach_the_runtime_through_export_only(int8_dir, tmp_path, as
 def test_qat_cli_parses_into_typed_options():
     from training.qat import QatOptions, QatRecipe, parse_options
 
-    options, bundle_into = parse_options(["--model-dir", "out/q", "--steps", "5", "--no-learn-ranges", "--no-baselines"])
+    options, bundle_into = parse_options(["--model-dir", "out/q", "--steps", "5", "--no-learn-ranges",
+                                          "--no-baselines"])
     assert bundle_into is None and isinstance(options, QatOptions)
     assert options.recipe == QatRecipe(steps=5, learn_ranges=False) and not options.baselines
     defaults, _ = parse_options(["--model-dir", "out/q"])

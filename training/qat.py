@@ -579,7 +579,8 @@ def parse_options(argv: list[str] | None = None) -> tuple[QatOptions, Path | Non
     parser.add_argument("--whole-images", type=float, default=recipe.whole,
                         help="probability that a training input is a whole letterboxed image (else a random crop)")
     parser.add_argument("--freeze-observers-at", type=float, default=recipe.freeze_observers_at,
-                        help="fraction of the schedule after which activation ranges stop moving (0: right after warm-up)")
+                        help="fraction of the schedule after which activation ranges stop moving "
+                             "(0: right after warm-up)")
     parser.add_argument("--equalize", type=int, default=recipe.equalize,
                         help="images for the depthwise-input activation equalization (0: off)")
     parser.add_argument("--logit-weight", type=float, default=recipe.logit_weight,

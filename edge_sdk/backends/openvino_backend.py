@@ -9,7 +9,7 @@ lists and checksums, handed over from memory. (Given a path, OpenVINO would load
 
 Dynamic-shape (H x W) models run each input padded up to a bucket shape (:mod:`edge_sdk.backends.shapes`): the CPU
 plugin prepares kernels per input shape and pays on every shape change, so a stream of ever-new frame sizes grew
-memory by ~150 MB and ran 3-5x slower than ONNX Runtime; buckets leave a few shapes, all held by its shape cache.
+memory by 100-150 MB and ran 2-3.5x slower than ONNX Runtime; buckets leave a few shapes, held by its shape cache.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
 from ..manifest import Manifest, ModelBytes, ModelFile
 from .base import Backend, OutputInfo, import_runtime
-from .shapes import SHAPE_MULTIPLE, bucket_shape, crop_outputs, pad_to
+from .shapes import SHAPE_MULTIPLE, ShapeBuckets, crop_outputs, pad_to
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ _BATCH_SIZES_KEPT = 4
 
 class OpenVinoBackend(Backend):
     name = "openvino"
-    # Dynamic H x W inputs are padded up to a multiple of this (None: run every shape as given).
+    # Dynamic H x W inputs are padded up to a multiple of this, coarsened when a stream uses more shapes than the CPU
+    # plugin's shape cache holds (ShapeBuckets); None: every input at its own shape.
     shape_multiple: int | None = SHAPE_MULTIPLE
 
     def __init__(
@@ -79,7 +80,9 @@ class OpenVinoBackend(Backend):
             # shapes run ~10 % faster than the dynamic-batch model at batch 1); a dynamic H x W model is compiled as is.
             self._static_per_batch = input_shape[0].is_dynamic and all(d.is_static for d in list(input_shape)[1:])
             self.max_batch = None if input_shape[0].is_dynamic else input_shape[0].get_length()
-            self._dynamic_size = input_shape[2].is_dynamic or input_shape[3].is_dynamic
+            dynamic_size = input_shape[2].is_dynamic or input_shape[3].is_dynamic
+            self.buckets = (ShapeBuckets(self.shape_multiple, CPU_SHAPE_CACHE) if dynamic_size and self.shape_multiple
+                            else None)
             self._requests: OrderedDict[int | None, object] = OrderedDict()
             self.compiled = self._compile(1 if self._static_per_batch else None)
         except Exception as exc:  # openvino raises bare RuntimeErrors for bad files and unsupported settings
@@ -115,9 +118,7 @@ class OpenVinoBackend(Backend):
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         height, width = int(tensor.shape[2]), int(tensor.shape[3])
-        padded_height, padded_width = height, width
-        if self._dynamic_size and self.shape_multiple:
-            padded_height, padded_width = bucket_shape(height, width, self.shape_multiple)
+        padded_height, padded_width = self.buckets.shape_for(height, width) if self.buckets else (height, width)
         padded = pad_to(tensor, padded_height, padded_width)
         try:  # infer requests are reused (so not thread-safe: the caller serializes)
             result = self._request_for(int(tensor.shape[0])).infer({0: padded}, share_inputs=True)
@@ -129,8 +130,7 @@ class OpenVinoBackend(Backend):
     def describe(self) -> dict[str, object]:
         info = super().describe()
         info["inference_precision"] = self.inference_precision or "device default"
-        if self._dynamic_size:
-            info["shape_multiple"] = self.shape_multiple
+        info["shape_multiple"] = self.buckets.multiple if self.buckets else None
         return info
 
 
@@ -138,7 +138,8 @@ def _weights_of(model: ModelFile, files: ModelBytes) -> bytes | None:
     """The verified bytes of an IR's .bin (listed in the manifest entry's extra files); None for a single-file model."""
     if model.path.suffix.lower() != ".xml":
         return None
-    weights = [content for path, content in zip(model.extra_files, files.extra_content) if path.suffix.lower() == ".bin"]
+    weights = [content for path, content in zip(model.extra_files, files.extra_content)
+               if path.suffix.lower() == ".bin"]
     if len(weights) != 1:
         raise ModelLoadError(
             f"{model.path.name}: an OpenVINO IR needs exactly one .bin weights file in its manifest entry's "

@@ -2,8 +2,9 @@
 it, and crop the raw outputs back to the anchors of the input as given.
 
 Why: OpenVINO's CPU plugin prepares kernels and memory per input shape and pays for every shape change; a stream of
-frames of ever-new sizes (a folder of photos, resized crops) made it grow ~150 MB and run 3-5x slower than ONNX
-Runtime. Rounding H and W up to a multiple of 128 leaves a handful of shapes, which its shape cache then holds.
+frames of ever-new sizes (a folder of photos, resized crops) made it grow ~100-150 MB and run 2-3.5x slower than
+ONNX Runtime. Rounding H and W up to a multiple of 128 leaves a handful of shapes, which its shape cache then holds;
+:class:`ShapeBuckets` coarsens the multiple when a stream still uses more shapes than that cache.
 
 Why cropping is exact up to padding: the padding is zero (the normalized mean), like the letterbox's own padding;
 anchors are laid out level by level, row-major, ``k`` per cell (docs/MODEL_CONTRACT.md §5), and the cell ``(y, x)``
@@ -15,6 +16,7 @@ convolutions' own zero border: the same padding equivalence as the letterbox's r
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -39,6 +41,32 @@ def pad_to(tensor: np.ndarray, height: int, width: int) -> np.ndarray:
     padded = np.zeros((n, c, height, width), dtype=tensor.dtype)
     padded[:, :, :h, :w] = tensor
     return padded
+
+
+class ShapeBuckets:
+    """The bucket shape of each input: H and W rounded up to ``multiple``; an LRU of the bucket shapes in use.
+
+    When a new shape would make more than ``capacity`` shapes in use (the runtime's shape cache), the multiple
+    doubles (up to ``max_multiple``) and the record starts over, so a stream of many sizes settles on few, coarser
+    shapes; a stream of few sizes keeps the fine ones. The multiple never shrinks back (no oscillation).
+    """
+
+    def __init__(self, multiple: int = SHAPE_MULTIPLE, capacity: int = 16, max_multiple: int = 4 * SHAPE_MULTIPLE):
+        self.multiple, self.capacity, self.max_multiple = multiple, capacity, max_multiple
+        self.in_use: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    def shape_for(self, height: int, width: int) -> tuple[int, int]:
+        shape = bucket_shape(height, width, self.multiple)
+        if shape not in self.in_use and len(self.in_use) >= self.capacity:
+            if self.multiple < self.max_multiple:
+                self.multiple *= 2
+                self.in_use.clear()
+                shape = bucket_shape(height, width, self.multiple)
+            else:
+                self.in_use.popitem(last=False)
+        self.in_use[shape] = None
+        self.in_use.move_to_end(shape)
+        return shape
 
 
 @lru_cache(maxsize=64)
