@@ -83,9 +83,9 @@ class ModelFile:
         return self.input_size is None
 
     @classmethod
-    def describe(cls, directory: Path, path: Path, format: str, precision: str, input_size: tuple[int, int] | None,
-                 extra_files: Iterable[Path] = (), output_names: dict[str, str] | None = None,
-                 quantization: str | None = None, exporter: str = "") -> ModelFile:
+    def of_file(cls, directory: Path, path: Path, format: str, precision: str, input_size: tuple[int, int] | None,
+                extra_files: Iterable[Path] = (), output_names: dict[str, str] | None = None,
+                quantization: str | None = None, exporter: str = "") -> ModelFile:
         """The entry of a file just written into ``directory``: checksums and size measured now."""
         extras = tuple(Path(p) for p in extra_files)
         return cls(path=Path(path), format=format, precision=precision,
@@ -303,8 +303,9 @@ def load_manifest(directory: Path) -> Manifest:
             f"no {MANIFEST_NAME} in {directory}: a model needs its manifest (write one with `python -m export`)"
         )
     _inside(path, directory.resolve())
-    if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise ModelLoadError(f"{path} is {path.stat().st_size} bytes, over the {MAX_MANIFEST_BYTES} limit of a manifest")
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ModelLoadError(f"{path} is {size} bytes, over the {MAX_MANIFEST_BYTES} limit of a manifest")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -431,11 +432,6 @@ def _parse(root: _Field, directory: Path) -> Manifest:
     files = tuple(_parse_file(entry, directory) for entry in root.get("files").items())
     if not files:
         raise _Invalid("files lists no model files")
-    seen: dict[Path, int] = {}
-    for index, model_file in enumerate(files):
-        if model_file.path in seen:
-            raise _Invalid(f"files[{index}].path repeats files[{seen[model_file.path]}].path ({model_file.path.name})")
-        seen[model_file.path] = index
     return Manifest(
         name=root.get("name").text(),
         directory=directory,

@@ -54,16 +54,16 @@ Writer = Callable[[ExportContext, "tuple[int, int] | None", str], list[ModelFile
 
 def _write_onnx(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
     path = Path(shutil.copyfile(ctx.onnx(input_size), ctx.path("onnx", input_size, precision)))
-    return [ModelFile.describe(ctx.directory, path, "onnx", precision, input_size,
-                               exporter=f"torch.onnx dynamo, opset {OPSET}")]
+    return [ModelFile.of_file(ctx.directory, path, "onnx", precision, input_size,
+                              exporter=f"torch.onnx dynamo, opset {OPSET}")]
 
 
 def _write_openvino(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
     from .openvino_export import export_openvino, exporter_note
 
     xml, weights = export_openvino(ctx.onnx(input_size), ctx.path("openvino", input_size, precision), precision)
-    return [ModelFile.describe(ctx.directory, xml, "openvino", precision, input_size, extra_files=(weights,),
-                               exporter=exporter_note(precision))]
+    return [ModelFile.of_file(ctx.directory, xml, "openvino", precision, input_size, extra_files=(weights,),
+                              exporter=exporter_note(precision))]
 
 
 def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
@@ -73,8 +73,8 @@ def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precis
         raise ValueError("tflite is exported at fixed sizes only")
     path = ctx.path("tflite", input_size, precision)
     output_names = export_tflite(ctx.model, path, input_size)
-    return [ModelFile.describe(ctx.directory, path, "tflite", precision, input_size, output_names=output_names,
-                               exporter=exporter_note())]
+    return [ModelFile.of_file(ctx.directory, path, "tflite", precision, input_size, output_names=output_names,
+                              exporter=exporter_note())]
 
 
 WRITERS: dict[str, Writer] = {"onnx": _write_onnx, "openvino": _write_openvino, "tflite": _write_tflite}

@@ -113,5 +113,5 @@ def _entry(directory: Path, written: tuple[Path, ...], fmt: str, precision: str,
 
         output_names = output_names_of(written[0])
     log.info("wrote %s (%s, %s)", written[0].name, fmt, precision)
-    return ModelFile.describe(directory, written[0], fmt, precision, size, extra_files=written[1:],
-                              output_names=output_names, quantization=quantization, exporter=exporter)
+    return ModelFile.of_file(directory, written[0], fmt, precision, size, extra_files=written[1:],
+                             output_names=output_names, quantization=quantization, exporter=exporter)
