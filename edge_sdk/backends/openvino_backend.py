@@ -117,6 +117,8 @@ class OpenVinoBackend(Backend):
         return request
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        if np.ndim(tensor) != 4:
+            raise BackendError(f"openvino takes an (N, 3, H, W) input, got shape {np.shape(tensor)}")
         height, width = int(tensor.shape[2]), int(tensor.shape[3])
         padded_height, padded_width = self.buckets.shape_for(height, width) if self.buckets else (height, width)
         padded = pad_to(tensor, padded_height, padded_width)
