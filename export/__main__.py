@@ -10,24 +10,8 @@ from pathlib import Path
 
 from training.checkpoint import DEFAULT_CHECKPOINT
 
-from .exporter import WRITERS, export_model
+from .exporter import WRITERS, export_model, parse_list, parse_sizes
 from .formats import FORMATS
-
-
-def _sizes(text: str) -> list[tuple[int, int] | None]:
-    sizes: list[tuple[int, int] | None] = []
-    for item in text.split(","):
-        item = item.strip().lower()
-        if item == "dynamic":
-            sizes.append(None)
-        else:
-            w, _, h = item.partition("x")
-            sizes.append((int(w), int(h or w)))
-    return sizes
-
-
-def _list(text: str) -> list[str]:
-    return [item.strip().lower() for item in text.split(",") if item.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,13 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     results = export_model(
         args.checkpoint,
         args.out,
-        _list(args.formats),
-        _sizes(args.sizes),
+        parse_list(args.formats),
+        parse_sizes(args.sizes),
         name=args.name,
         parity_image=args.parity_image if args.parity_image.is_file() else None,
         tolerance=args.tolerance,
         command="python -m export " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-        precisions=_list(args.precisions),
+        precisions=parse_list(args.precisions),
     )
     for result in results:
         print(result.line())

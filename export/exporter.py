@@ -15,12 +15,12 @@ from typing import Callable
 import cv2
 import torch
 
-from edge_sdk.manifest import load_manifest
+from edge_sdk.manifest import ModelFile
 from training.checkpoint import load_checkpoint
 from training.model import InferenceModel
 
-from .formats import FORMATS, REDUCED_PRECISION_TOLERANCE
-from .manifest_writer import file_entry, write_manifest
+from .formats import FORMATS, REDUCED_PRECISION_TOLERANCE, file_name
+from .manifest_writer import checkpoint_manifest, write_export_manifest
 from .onnx_export import OPSET, export_onnx
 from .parity import ParityResult, check_parity
 
@@ -39,9 +39,7 @@ class ExportContext:
     _onnx: dict[tuple[int, int] | None, Path] = field(default_factory=dict)
 
     def path(self, fmt: str, input_size: tuple[int, int] | None, precision: str) -> Path:
-        size = "dynamic" if input_size is None else f"{input_size[0]}x{input_size[1]}"
-        suffix = "" if precision == "fp32" else f"_{precision}"
-        return self.directory / f"{self.name}_{size}{suffix}{FORMATS[fmt].suffix}"
+        return self.directory / file_name(self.name, fmt, input_size, precision)
 
     def onnx(self, input_size: tuple[int, int] | None) -> Path:
         if input_size not in self._onnx:
@@ -51,33 +49,53 @@ class ExportContext:
 
 
 # writer(context, input size or None for dynamic, precision) → manifest entries of the files it wrote
-Writer = Callable[[ExportContext, "tuple[int, int] | None", str], list[dict]]
+Writer = Callable[[ExportContext, "tuple[int, int] | None", str], list[ModelFile]]
 
 
-def _write_onnx(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[dict]:
-    path = shutil.copyfile(ctx.onnx(input_size), ctx.path("onnx", input_size, precision))
-    return [file_entry(ctx.directory, path, "onnx", precision, input_size, exporter=f"torch.onnx dynamo, opset {OPSET}")]
+def _write_onnx(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
+    path = Path(shutil.copyfile(ctx.onnx(input_size), ctx.path("onnx", input_size, precision)))
+    return [ModelFile.of_file(ctx.directory, path, "onnx", precision, input_size,
+                              exporter=f"torch.onnx dynamo, opset {OPSET}")]
 
 
-def _write_openvino(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[dict]:
+def _write_openvino(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
     from .openvino_export import export_openvino, exporter_note
 
     xml, weights = export_openvino(ctx.onnx(input_size), ctx.path("openvino", input_size, precision), precision)
-    return [file_entry(ctx.directory, xml, "openvino", precision, input_size, extra_files=(weights,),
-                       exporter=exporter_note(precision))]
+    return [ModelFile.of_file(ctx.directory, xml, "openvino", precision, input_size, extra_files=(weights,),
+                              exporter=exporter_note(precision))]
 
 
-def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[dict]:
+def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
     from .tflite_export import export_tflite, exporter_note
 
-    assert input_size is not None, "tflite is exported at fixed sizes only"
+    if input_size is None:
+        raise ValueError("tflite is exported at fixed sizes only")
     path = ctx.path("tflite", input_size, precision)
     output_names = export_tflite(ctx.model, path, input_size)
-    return [file_entry(ctx.directory, path, "tflite", precision, input_size, output_names=output_names,
-                       exporter=exporter_note())]
+    return [ModelFile.of_file(ctx.directory, path, "tflite", precision, input_size, output_names=output_names,
+                              exporter=exporter_note())]
 
 
 WRITERS: dict[str, Writer] = {"onnx": _write_onnx, "openvino": _write_openvino, "tflite": _write_tflite}
+
+
+def parse_sizes(text: str) -> list[tuple[int, int] | None]:
+    """``"640,640x480,dynamic"`` → ``[(640, 640), (640, 480), None]`` (width x height)."""
+    sizes: list[tuple[int, int] | None] = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if item == "dynamic":
+            sizes.append(None)
+        else:
+            w, _, h = item.partition("x")
+            sizes.append((int(w), int(h or w)))
+    return sizes
+
+
+def parse_list(text: str) -> list[str]:
+    """``"onnx, OpenVINO"`` → ``["onnx", "openvino"]``."""
+    return [item.strip().lower() for item in text.split(",") if item.strip()]
 
 
 def check_requirements(formats: list[str], precisions: list[str]) -> None:
@@ -111,7 +129,7 @@ def export_model(
     model, meta = load_checkpoint(checkpoint)
     inference = InferenceModel(model).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
-    entries: list[dict] = []
+    entries: list[ModelFile] = []
     with tempfile.TemporaryDirectory(prefix="edge_sdk_export_") as scratch:
         ctx = ExportContext(inference, out_dir, name, Path(scratch))
         for fmt in formats:
@@ -129,14 +147,13 @@ def export_model(
         "python": platform.python_version(),
         "date": _dt.date.today().isoformat(),
     }
-    write_manifest(out_dir, name, meta, checkpoint, entries, produced_by)
+    manifest = write_export_manifest(checkpoint_manifest(out_dir, name, meta, checkpoint, produced_by), entries)
 
-    manifest = load_manifest(out_dir)
     image = cv2.imread(str(parity_image)) if parity_image else None
     results: list[tuple[ParityResult, float]] = []
-    written = {e["path"] for e in entries}
+    written = {e.path for e in entries}
     for model_file in manifest.files:
-        if model_file.path.relative_to(out_dir).as_posix() not in written:
+        if model_file.path not in written:
             continue
         model_file.verify()
         result = check_parity(inference, manifest, model_file, FORMATS[model_file.format].backend, image)

@@ -27,3 +27,10 @@ FORMATS: dict[str, ExportFormat] = {
 # Max |diff| against PyTorch that a parity check allows, per precision (fp32: the CLI's --tolerance). fp16 weights
 # move the raw box/landmark deltas by up to ~0.1 (in variance units) on a real image; scores by ~1e-3.
 REDUCED_PRECISION_TOLERANCE = {"fp16": 0.25}
+
+
+def file_name(model_name: str, fmt: str, input_size: tuple[int, int] | None, precision: str) -> str:
+    """The one naming rule of model files: ``{model}_{640x640|dynamic}[_{precision}]{suffix}`` (no precision part for
+    fp32), e.g. ``retinaface_mnet025_dynamic_int8.xml``."""
+    size = "dynamic" if input_size is None else f"{input_size[0]}x{input_size[1]}"
+    return f"{model_name}_{size}{'' if precision == 'fp32' else f'_{precision}'}{FORMATS[fmt].suffix}"

@@ -1,72 +1,71 @@
-"""Writes manifest.json: the contract the runtime reads (see edge_sdk.manifest)."""
+"""The manifest of an export run, built with the runtime's typed :class:`edge_sdk.manifest.Manifest` (which owns the
+format, the validation and the writing): the contract constants come from the checkpoint, the files from the
+writers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from edge_sdk.detections import LANDMARK_NAMES
-from edge_sdk.manifest import MANIFEST_NAME, SCHEMA_VERSION, sha256_of
+from edge_sdk.errors import ModelLoadError
+from edge_sdk.manifest import MANIFEST_NAME, Manifest, ModelFile, load_manifest, sha256_of
+from edge_sdk.preprocess import Normalization
+from edge_sdk.priors import AnchorConfig
 
 from .onnx_export import INPUT_NAME, OUTPUT_NAMES
 
-
-def file_entry(directory: Path, path: Path, fmt: str, precision: str, input_size: tuple[int, int] | None,
-               extra_files: tuple[Path, ...] = (), **details: Any) -> dict[str, Any]:
-    if extra_files:  # multi-file formats (OpenVINO .xml + .bin): every file's checksum is verified at load
-        details = {"extra_sha256": {p.relative_to(directory).as_posix(): sha256_of(p) for p in extra_files}, **details}
-    return {
-        "path": path.relative_to(directory).as_posix(),
-        "format": fmt,
-        "precision": precision,
-        "input_size": None if input_size is None else list(input_size),
-        "sha256": sha256_of(path),
-        "bytes": path.stat().st_size + sum(p.stat().st_size for p in extra_files),
-        "extra_files": [p.relative_to(directory).as_posix() for p in extra_files],
-        **details,
-    }
+DESCRIPTION = "RetinaFace face detector (MobileNetV1-0.25 backbone, FPN, SSH); raw heads, decode in the runtime"
 
 
-def write_manifest(directory: Path, name: str, meta: dict[str, Any], checkpoint: Path, files: list[dict[str, Any]],
-                   produced_by: dict[str, Any]) -> Path:
-    """Write (or update) ``directory/manifest.json``. Entries of an existing manifest whose files still exist and
-    are not re-exported now are kept, so formats/precisions can be added in separate runs."""
-    path = directory / MANIFEST_NAME
-    kept: list[dict[str, Any]] = []
-    if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        new_paths = {f["path"] for f in files}
-        kept = [f for f in previous.get("files", []) if f["path"] not in new_paths and (directory / f["path"]).is_file()]
+def checkpoint_manifest(directory: Path, name: str, meta: dict[str, Any], checkpoint: Path,
+                        produced_by: dict[str, Any]) -> Manifest:
+    """A manifest without files yet for a model exported from ``checkpoint`` (``meta``: its metadata, as
+    ``training.checkpoint.load_checkpoint`` returns it)."""
     config = meta["config"]
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "name": name,
-        "description": "RetinaFace face detector (MobileNetV1-0.25 backbone, FPN, SSH); raw heads, decode in the runtime",
-        "architecture": {k: v for k, v in config.items() if k != "anchors"},
-        "input": {
-            "name": INPUT_NAME,
-            "layout": "NCHW",
-            "channel_order": meta["normalization"]["channel_order"],
-            "mean": meta["normalization"]["mean"],
-            "std": meta["normalization"]["std"],
-            "letterbox": "keep aspect, image top-left, pad right/bottom with the mean (0 after normalization)",
-        },
-        "anchors": config["anchors"],
-        "outputs": {
-            "names": dict(zip(("boxes", "scores", "landmarks"), OUTPUT_NAMES)),
-            "score_activation": "softmax",
-            "layout": "boxes (N,P,4) dx,dy,dw,dh; scores (N,P,2) background,face; landmarks (N,P,10) x,y per point; N = batch",
-        },
-        "landmark_order": list(LANDMARK_NAMES),
-        "source": {
-            "checkpoint": checkpoint.name,
-            "checkpoint_sha256": sha256_of(checkpoint),
-            **meta.get("provenance", {}),
-        },
-        "license": meta.get("provenance", {}).get("license", "unknown"),
-        "produced_by": produced_by,
-        "files": sorted(kept + files, key=lambda f: (f["format"], f["precision"], f["path"])),
-    }
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return path
+    normalization = meta["normalization"]
+    provenance = meta.get("provenance", {})
+    return Manifest(
+        name=name,
+        directory=Path(directory),
+        normalization=Normalization(normalization["channel_order"], tuple(normalization["mean"]),
+                                    tuple(normalization["std"])),
+        anchors=AnchorConfig.from_dict(config["anchors"]),
+        output_names=dict(zip(("boxes", "scores", "landmarks"), OUTPUT_NAMES)),
+        score_activation="softmax",  # the inference model ends with the softmax (training.model.InferenceModel)
+        landmark_order=tuple(LANDMARK_NAMES),
+        files=(),
+        num_classes=int(config.get("num_classes", 2)),
+        input_name=INPUT_NAME,
+        description=DESCRIPTION,
+        architecture={k: v for k, v in config.items() if k not in ("anchors", "num_classes")},
+        source={"checkpoint": checkpoint.name, "checkpoint_sha256": sha256_of(checkpoint), **provenance},
+        license=provenance.get("license", "unknown"),
+        produced_by=produced_by,
+    )
+
+
+def write_export_manifest(base: Manifest, files: Iterable[ModelFile]) -> Manifest:
+    """Write ``base`` with ``files`` into its directory. Entries of an existing manifest there whose files still exist
+    and are not re-exported now are kept, so formats/precisions can be added in separate runs."""
+    kept: tuple[ModelFile, ...] = ()
+    if (base.directory / MANIFEST_NAME).is_file():
+        kept = tuple(f for f in load_manifest(base.directory).files
+                     if all(p.is_file() for p in (f.path, *f.extra_files)))
+    manifest = base.add_files(kept).add_files(files)
+    manifest.write()
+    return manifest
+
+
+def add_files(directory: Path, files: Iterable[ModelFile], checkpoint: Path | None = None) -> Manifest:
+    """Add ``files`` (written into ``directory`` by a later run, e.g. int8) to its manifest. With ``checkpoint``, the
+    manifest must describe a model exported from that checkpoint."""
+    manifest = load_manifest(directory)
+    if checkpoint is not None:
+        expected = manifest.source.get("checkpoint_sha256")
+        if expected != sha256_of(checkpoint):
+            raise ModelLoadError(f"{directory} holds a model exported from another checkpoint than {checkpoint} "
+                                 f"(source.checkpoint_sha256 {str(expected)[:12]}…)")
+    manifest = manifest.add_files(files)
+    manifest.write()
+    return manifest

@@ -38,16 +38,23 @@ def export_tflite(model: torch.nn.Module, path: Path, input_size: tuple[int, int
     PTQ with litert-torch's quantizer) to a full-integer TFLite model."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its progress lines go to the console, not logging
     import litert_torch
-    from ai_edge_litert.interpreter import Interpreter
 
     width, height = input_size
     converted = litert_torch.convert(_NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),),
                                      quant_config=quant_config)
     converted.export(str(path))
-    details = Interpreter(model_path=str(path)).get_signature_runner().get_output_details()
-    names = {role: str(details[key]["name"]) for role, key in zip(OUTPUT_ROLES, OUTPUT_NAMES)}
+    names = output_names_of(path)
     log.info("wrote %s (outputs %s)", path, names)
     return names
+
+
+def output_names_of(path: Path) -> dict[str, str]:
+    """Role → output tensor name of a .tflite written by :func:`export_tflite` (its signature names the outputs by
+    role; the tensors are named by the converter)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(path)).get_signature_runner().get_output_details()
+    return {role: str(details[key]["name"]) for role, key in zip(OUTPUT_ROLES, OUTPUT_NAMES)}
 
 
 def exporter_note() -> str:

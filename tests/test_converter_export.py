@@ -95,7 +95,7 @@ def test_bundled_model_matches_checkpoint(shipped_model):
         assert result.worst < 1e-4
     from training.checkpoint import DEFAULT_CHECKPOINT
 
-    assert manifest.raw["source"]["checkpoint_sha256"] == sha256_of(DEFAULT_CHECKPOINT)
+    assert manifest.source["checkpoint_sha256"] == sha256_of(DEFAULT_CHECKPOINT)
 
 
 def test_bundled_manifest_documents_the_contract():

@@ -128,7 +128,7 @@ def test_int8_input_and_outputs_are_handled(tiny_int8, caplog):
     bundled = load_manifest(BUNDLED_DIR / DEFAULT_MODEL)
     model_file = ModelFile(path=path, format="tflite", precision="int8", input_size=(32, 32), sha256=sha256_of(path))
     # No output names in this manifest: the backend must tell boxes/scores/landmarks apart by shape.
-    manifest = dataclasses.replace(bundled, directory=path.parent, files=(model_file,), raw={**bundled.raw, "files": []})
+    manifest = dataclasses.replace(bundled, directory=path.parent, files=(model_file,))
     with caplog.at_level(logging.WARNING):
         backend = TfliteBackend(model_file, manifest, threads=1)
     assert "matched them by shape" in caplog.text
@@ -149,3 +149,39 @@ def test_int8_input_and_outputs_are_handled(tiny_int8, caplog):
         limit = 2.01 * out_scales[role] if role in out_scales else 0.02
         print(f"\nint8 {role}: max |diff| vs the PT2E reference {diff:.4f} (limit {limit:.4f}, input scale {input_scale:.3f})")
         assert diff <= limit
+
+
+# --- post-training int8 baselines --------------------------------------------------------------------------------------
+
+def test_ptq_baselines_are_written_through_export_int8(tmp_path, astronaut, shared_data):
+    """``export.int8.write_ptq_baselines`` quantizes the directory's fp32 ONNX file (ONNX Runtime ``quantize_static``
+    and NNCF), names the files, and ``add_files`` lists them; the runtime loads them as precision "int8-ptq"."""
+    require("onnxruntime", "the [onnx] extra")
+    require("nncf", "the [quantize] extra")
+    import cv2
+
+    from edge_sdk.preprocess import Letterbox, make_input
+    from export.int8 import write_ptq_baselines
+    from export.manifest_writer import add_files
+    from training.checkpoint import DEFAULT_CHECKPOINT
+
+    from .conftest import copy_bundled_model
+
+    model_dir = copy_bundled_model(tmp_path)
+    manifest = load_manifest(model_dir)
+    calibration = []
+    for path in sorted((shared_data / "widerface" / "WIDER_train" / "images").glob("*/*.jpg"))[:2]:
+        image = cv2.imread(str(path))
+        calibration.append(make_input(image, Letterbox.fit(image.shape[1], image.shape[0], 640, 640),
+                                      manifest.normalization))
+    files = write_ptq_baselines(model_dir, calibration, [(640, 640)])
+    add_files(model_dir, files, DEFAULT_CHECKPOINT)
+    assert [(f.path.name, f.format) for f in files] == [("retinaface_mnet025_640x640_int8-ptq.onnx", "onnx"),
+                                                        ("retinaface_mnet025_640x640_int8-ptq.xml", "openvino")]
+    assert files[1].extra_files == (model_dir / "retinaface_mnet025_640x640_int8-ptq.bin",)
+    assert {f.path.name for f in load_manifest(model_dir).files if f.precision == "int8-ptq"} == {
+        f.path.name for f in files}
+    reference = FaceDetector(backend="onnxruntime").detect(astronaut)
+    for backend in ("onnxruntime", "openvino"):
+        faces = FaceDetector(model=model_dir, backend=backend, precision="int8-ptq").detect(astronaut)
+        assert len(faces) == 1 and np.abs(faces.boxes - reference.boxes).max() < 10, backend

@@ -21,6 +21,31 @@ def inputs(shared_data):
     return calibration_inputs(train_images(shared_data), SIZE, 4)
 
 
+@pytest.fixture(scope="module")
+def int8_dir(inputs, tmp_path_factory):
+    """Two QAT models (x86-fused traced with dynamic H/W; litert) handed to ``export.int8`` the way
+    ``training.qat.run`` does it, written as ONNX (160 and dynamic), OpenVINO IR (160) and TFLite (160) files of
+    precision "int8-ptq" into a copy of the bundled model directory, and added to its manifest (~2 min: the exports
+    of the quantized graphs are the slow part)."""
+    require("openvino", "the [openvino] extra")
+    require("litert_torch", "the [export] extra")
+    from export.int8 import QuantizedModel, write_quantized
+    from export.manifest_writer import add_files
+    from training.checkpoint import DEFAULT_CHECKPOINT
+
+    from .conftest import copy_bundled_model
+
+    model_dir = copy_bundled_model(tmp_path_factory.mktemp("int8"), "qat")
+    x86, _, _, _, _ = _distilled("x86-fused", inputs, dynamic_size=True)
+    litert, quantizer, _, _, _ = _distilled("litert", inputs)
+    files = write_quantized(model_dir, "onnx", QuantizedModel(x86, "QAT test"), [(SIZE, SIZE), None], "int8-ptq")
+    files += write_quantized(model_dir, "openvino", QuantizedModel(x86, "QAT test"), [(SIZE, SIZE)], "int8-ptq")
+    files += write_quantized(model_dir, "tflite", QuantizedModel(litert, "QAT test", quantizer), [(SIZE, SIZE)],
+                             "int8-ptq")
+    add_files(model_dir, files, DEFAULT_CHECKPOINT)
+    return model_dir, {f.path.name: f for f in files}
+
+
 def _distilled(kind: str, inputs, learn_ranges: bool = False, dynamic_size: bool = False):
     from training.checkpoint import load_checkpoint
     from training.model import InferenceModel
@@ -63,18 +88,13 @@ def test_x86_qat_exports_a_qdq_onnx_that_runs_in_onnxruntime(inputs, tmp_path):
     assert np.abs(out[1] - fp32[1]).max() < 0.5
 
 
-def test_litert_qat_converts_to_full_integer_tflite(inputs, tmp_path):
-    require("litert_torch", "the [export] extra")
+def test_litert_qat_converts_to_full_integer_tflite(int8_dir):
     from ai_edge_litert.interpreter import Interpreter
-    from litert_torch.quantize.quant_config import QuantConfig
 
-    from export.tflite_export import export_tflite
-
-    model, quantizer, _, _, _ = _distilled("litert", inputs)
-    path = tmp_path / "int8.tflite"
-    names = export_tflite(model, path, (SIZE, SIZE), QuantConfig(pt2e_quantizer=quantizer))
-    assert set(names) == {"boxes", "scores", "landmarks"}
-    details = Interpreter(model_path=str(path)).get_input_details()[0]
+    _, files = int8_dir
+    tflite = files["retinaface_mnet025_160x160_int8-ptq.tflite"]
+    assert set(tflite.output_names) == {"boxes", "scores", "landmarks"}
+    details = Interpreter(model_path=str(tflite.path)).get_input_details()[0]
     assert details["dtype"] == np.int8 and details["quantization"][0] > 0  # int8 input with its scale
 
 
@@ -179,21 +199,62 @@ def test_learned_ranges_move_and_land_in_the_int8_graph(inputs, tmp_path):
     assert np.abs(out[1] - expected).max() < 0.05
 
 
-def test_int8_graph_traced_with_dynamic_size_exports_a_dynamic_shape_file(inputs, tmp_path):
+def test_int8_graph_traced_with_dynamic_size_exports_a_dynamic_shape_file(int8_dir, inputs):
     """The x86 quantizers trace height/width as dynamic, so one trained model gives both the fixed-size file and
     the dynamic-shape one (original-size inference); they agree at the fixed size."""
     import onnxruntime as ort
 
-    from export.onnx_export import export_onnx
     from training.qat import QUANTIZERS
 
     assert QUANTIZERS["x86"].dynamic_size and QUANTIZERS["x86-fused"].dynamic_size
-    model, _, _, _, _ = _distilled("x86-fused", inputs, dynamic_size=True)
-    fixed = ort.InferenceSession(str(export_onnx(model, tmp_path / "fixed.onnx", (SIZE, SIZE))))
-    dynamic = ort.InferenceSession(str(export_onnx(model, tmp_path / "dynamic.onnx", None)))
+    _, files = int8_dir
+    fixed = ort.InferenceSession(str(files["retinaface_mnet025_160x160_int8-ptq.onnx"].path))
+    dynamic = ort.InferenceSession(str(files["retinaface_mnet025_dynamic_int8-ptq.onnx"].path))
     x = inputs[0].numpy()
     for a, b in zip(fixed.run(None, {"input": x}), dynamic.run(None, {"input": x})):
         assert np.abs(a - b).max() < 1e-5
     tall = dynamic.run(None, {"input": x[:, :, :, :96]})  # 160 high, 96 wide
     anchors = 2 * sum((160 // s) * (96 // s) for s in (8, 16, 32))
     assert [o.shape for o in tall] == [(1, anchors, 4), (1, anchors, 2), (1, anchors, 10)]
+
+
+def test_qat_models_reach_the_runtime_through_export_only(int8_dir, tmp_path, astronaut):
+    """``export.int8`` names the files, writes them and adds typed entries to the manifest; the runtime then loads
+    them like any bundled file, and ``export.bundle`` copies them into another model directory."""
+    from edge_sdk import FaceDetector
+    from edge_sdk.manifest import load_manifest
+    from export.bundle import bundle
+
+    from .conftest import copy_bundled_model
+
+    model_dir, files = int8_dir
+    assert sorted(files) == ["retinaface_mnet025_160x160_int8-ptq.onnx", "retinaface_mnet025_160x160_int8-ptq.tflite",
+                             "retinaface_mnet025_160x160_int8-ptq.xml", "retinaface_mnet025_dynamic_int8-ptq.onnx"]
+    listed = {f.path.name: f for f in load_manifest(model_dir).files if f.precision == "int8-ptq"}
+    assert listed == files
+    assert [p.name for p in listed["retinaface_mnet025_160x160_int8-ptq.xml"].extra_files] == [
+        "retinaface_mnet025_160x160_int8-ptq.bin"]
+    assert all(f.quantization == "QAT test" for f in listed.values())
+    for backend, size in (("onnxruntime", SIZE), ("onnxruntime", None), ("openvino", SIZE), ("tflite", SIZE)):
+        detector = FaceDetector(model=model_dir, backend=backend, precision="int8-ptq", input_size=size,
+                                score_threshold=0.3)
+        assert detector.model_file.precision == "int8-ptq"
+        detector.detect(astronaut)  # runs end to end (two QAT steps at 160 px: no claim about accuracy)
+
+    target = copy_bundled_model(tmp_path, "target")
+    assert bundle(model_dir, target, "int8-ptq") == sorted(files)
+    for model_file in load_manifest(target).files:
+        model_file.verify()
+    with pytest.raises(ValueError, match="no int4 files"):
+        bundle(model_dir, target, "int4")
+
+
+def test_qat_cli_parses_into_typed_options():
+    from training.qat import QatOptions, QatRecipe, parse_options
+
+    options, bundle_into = parse_options(["--model-dir", "out/q", "--steps", "5", "--no-learn-ranges",
+                                          "--no-baselines"])
+    assert bundle_into is None and isinstance(options, QatOptions)
+    assert options.recipe == QatRecipe(steps=5, learn_ranges=False) and not options.baselines
+    defaults, _ = parse_options(["--model-dir", "out/q"])
+    assert defaults.recipe == QatRecipe() and defaults.baselines

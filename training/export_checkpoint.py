@@ -6,14 +6,15 @@
 Writes a weights-only checkpoint with :func:`training.checkpoint.save_checkpoint` (config, normalization, provenance,
 weights: what ``python -m export --checkpoint`` reads) from a training checkpoint (``last.pt``/``step_*.pt``, which
 carry optimizer state and, with EMA, the averaged weights). ``final.pt`` of a finished run is already such a file.
-With ``--export-dir`` it then runs ``python -m export --checkpoint OUT --formats F --out DIR``.
+With ``--export-dir`` it then exports OUT like ``python -m export --checkpoint OUT --formats F --out DIR`` does
+(:func:`export.exporter.export_model`, called in this process).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint (or final.pt)")
     p.add_argument("--out", type=Path, required=True, help="weights-only checkpoint to write")
     p.add_argument("--weights", choices=("auto", "ema", "model"), default="auto")
-    p.add_argument("--export-dir", type=Path, default=None, help="then run python -m export into this folder")
+    p.add_argument("--export-dir", type=Path, default=None, help="then export the weights into this folder")
     p.add_argument("--formats", default="onnx")
     p.add_argument("--sizes", default="640,dynamic")
     args = p.parse_args(argv)
@@ -59,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     export_weights(args.checkpoint, args.out, args.weights)
     print(f"wrote {args.out}")
     if args.export_dir is not None:
-        cmd = [sys.executable, "-m", "export", "--checkpoint", str(args.out), "--formats", args.formats,
-               "--sizes", args.sizes, "--out", str(args.export_dir)]
-        print("running:", " ".join(cmd))
-        return subprocess.run(cmd, check=False).returncode
+        from export.exporter import export_model, parse_list, parse_sizes
+
+        command = "python -m training.export_checkpoint " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        for result in export_model(args.out, args.export_dir, parse_list(args.formats), parse_sizes(args.sizes),
+                                   command=command):
+            print(result.line())
     return 0
 
 

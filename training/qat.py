@@ -55,10 +55,13 @@ The x86 quantizers trace height and width as dynamic dimensions, so each trained
 640x640 and as a dynamic-shape file for original-size inference (``FaceDetector(precision="int8",
 input_size=None)``; litert-torch bakes shapes into the .tflite, so LiteRT has only the 640 file).
 
+This module only prepares, fine-tunes and converts the torch models; :mod:`export.int8` writes the files and their
+manifest entries (:func:`run` hands each converted model over).
+
 CLI: ``python -m training.qat --model-dir DIR [--steps 300] [--no-baselines] [--lr 5e-5] [--batch-size 4]
 [--whole-images 0] [--freeze-observers-at 0.7] [--equalize 16] [--logit-weight 3] [--learn-ranges | --no-learn-ranges]
-[--range-lr 0.05]`` (each flag's default is the recipe above; ``--no-learn-ranges`` is the
-previous recipe).
+[--range-lr 0.05]`` (each flag's default is the recipe above, :class:`QatRecipe`; ``--no-learn-ranges`` is the
+previous recipe). The flags parse into :class:`QatOptions`; ``run(QatOptions(...))`` does the same from Python.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from edge_sdk.manifest import ModelFile
 from edge_sdk.preprocess import Letterbox, Normalization, make_input
 
 from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
@@ -408,6 +412,45 @@ def convert(student: torch.fx.GraphModule, spec: QuantizerSpec) -> torch.fx.Grap
     return converted
 
 
+@dataclass(frozen=True)
+class QatRecipe:
+    """The fine-tuning recipe (module docstring, steps 1-6); the defaults are the chosen one."""
+
+    steps: int = 300
+    lr: float = 5e-5
+    batch_size: int = 4
+    whole: float = 0.0  # probability that a training input is a whole letterboxed image (else a random crop)
+    freeze_observers_at: float = 0.7  # fraction of the schedule after which activation ranges stop moving
+    equalize: int = 16  # images for the depthwise-input equalization (0: off)
+    warmup: int = 16  # whole images the observers see before any weight moves
+    logit_weight: float = 3.0  # weight of the face log-odds distillation term (0: off)
+    learn_ranges: bool = True  # learn the activation quantization ranges (LSQ)
+    range_lr: float = 5e-2  # step of a learned range per step, relative to its starting scale
+    seed: int = 0
+    float_heads: bool = False  # keep the 9 final 1x1 convs in fp32
+
+    def describe(self) -> str:
+        """The recipe in words, for the manifest entries of the files it produced."""
+        return (f"{self.steps} distillation steps (lr {self.lr}, batch {self.batch_size}, depthwise-input equalization "
+                f"on {self.equalize} images, face log-odds weight {self.logit_weight}"
+                + (f", learned activation ranges at {self.range_lr}" if self.learn_ranges else "") + ")")
+
+
+@dataclass(frozen=True)
+class QatOptions:
+    """One ``python -m training.qat`` run: the QAT int8 files of every runtime (and the PTQ baselines) for the fp32
+    export in ``model_dir``."""
+
+    model_dir: Path
+    data_root: Path = Path("../shared/data")
+    checkpoint: Path = DEFAULT_CHECKPOINT
+    recipe: QatRecipe = QatRecipe()
+    size: int = 640  # training/calibration input side; the fixed-size files are size x size
+    baselines: bool = True  # also the PTQ baselines (precision "int8-ptq")
+    calibration: int = 64  # images for the PTQ baselines
+    threads: int | None = None
+
+
 @dataclass
 class QatResult:
     quantizer: str
@@ -417,45 +460,30 @@ class QatResult:
     seconds: float
 
 
-def quantization_aware_training(
-    data_root: Path,
-    quantizer: str,
-    steps: int = 300,
-    size: int = 640,
-    batch_size: int = 4,
-    lr: float = 5e-5,
-    seed: int = 0,
-    checkpoint: Path = DEFAULT_CHECKPOINT,
-    float_heads: bool = False,
-    whole: float = 0.0,
-    freeze_observers_at: float = 0.7,
-    equalize: int = 16,
-    warmup: int = 16,
-    logit_weight: float = 3.0,
-    learn_ranges: bool = True,
-    range_lr: float = 5e-2,
-) -> QatResult:
+def quantization_aware_training(data_root: Path, quantizer: str, recipe: QatRecipe = QatRecipe(), size: int = 640,
+                                checkpoint: Path = DEFAULT_CHECKPOINT) -> QatResult:
     """QAT from the fp32 checkpoint; returns the converted (int8 Q/DQ) model. See the module docstring for the
-    defaults."""
+    recipe."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
 
-    torch.manual_seed(seed)
+    r = recipe
+    torch.manual_seed(r.seed)
     spec = QUANTIZERS[quantizer]
     model, _ = load_checkpoint(checkpoint)
     teacher = InferenceModel(model).eval()
     student_source, _ = load_checkpoint(checkpoint)
     paths = train_images(data_root)
     frozen = FROZEN_PREFIXES
-    if equalize:
-        pairs = equalize_depthwise_inputs(student_source, calibration_inputs(paths, size, equalize, seed + 7))
-        log.info("%s: equalized %d conv -> depthwise pairs on %d images", quantizer, pairs, equalize)
+    if r.equalize:
+        pairs = equalize_depthwise_inputs(student_source, calibration_inputs(paths, size, r.equalize, r.seed + 7))
+        log.info("%s: equalized %d conv -> depthwise pairs on %d images", quantizer, pairs, r.equalize)
         # the equalized depthwise weights are scaled down by up to 64x: Adam's fixed-size steps would be up to 64x
         # larger relative to them (measured: fine-tuning them costs AP, even with each channel's steps scaled down
         # by its gain), so they stay fixed
         frozen = frozen + tuple(f"{name}.weight" for name, module in student_source.named_modules()
                                 if isinstance(module, torch.nn.Conv2d) and name.startswith("body.")
                                 and module.groups > 1)
-    quantizer_object = spec.make(True, float_heads)
+    quantizer_object = spec.make(True, r.float_heads)
     student = prepare(InferenceModel(student_source), quantizer_object, size, qat=True,
                       dynamic_size=spec.dynamic_size)
     if spec.drop_pre_activation:
@@ -464,14 +492,14 @@ def quantization_aware_training(
     # warm-up below would pull them towards batch statistics and change the function being distilled.
     move_exported_model_to_eval(student)
     with torch.no_grad():  # observer warm-up on whole images before any weight moves
-        for x in calibration_inputs(paths, size, warmup, seed):
+        for x in calibration_inputs(paths, size, r.warmup, r.seed):
             student(x)
-    if learn_ranges:
+    if r.learn_ranges:
         log.info("%s: %d activation quantizers with learnable ranges", quantizer, make_ranges_learnable(student))
     start = time.perf_counter()
-    losses = distill(student, teacher, sample_inputs(paths, size, seed, whole=whole), steps, batch_size, lr,
-                     freeze_observers_at, tuple(p if p.startswith("model.") else f"model.{p}" for p in frozen),
-                     logit_weight, range_lr)
+    losses = distill(student, teacher, sample_inputs(paths, size, r.seed, whole=r.whole), r.steps, r.batch_size, r.lr,
+                     r.freeze_observers_at, tuple(p if p.startswith("model.") else f"model.{p}" for p in frozen),
+                     r.logit_weight, r.range_lr)
     converted = convert(student, spec)
     return QatResult(quantizer, converted, quantizer_object, losses, time.perf_counter() - start)
 
@@ -489,158 +517,105 @@ def post_training_quantization(data_root: Path, quantizer: str, size: int = 640,
     return convert(observed, spec), quantizer_object
 
 
-# --------------------------------------------------------------------------------------------- int8 export
+# ------------------------------------------------------------------------------------------------------ run
 
 
-def _entry_note(kind: str, detail: str) -> dict[str, str]:
-    return {"quantization": kind, "exporter": detail}
+# What each quantizer's model is written as, and how its manifest entries describe it.
+_QAT_OUTPUTS = (
+    ("x86-fused", "onnx", "QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; every conv output "
+                          "quantized, so ONNX Runtime runs QLinearConv)"),
+    ("x86", "openvino", "QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; conv outputs rounded "
+                        "only after their activation, as OpenVINO fuses them)"),
+    ("litert", "tflite", "QAT: PT2E litert-torch quantizer (int8, per-channel weights)"),
+)
 
 
-def export_int8(model_dir: Path, data_root: Path, steps: int, checkpoint: Path = DEFAULT_CHECKPOINT,
-                baselines: bool = True, calibration: int = 64, size: int = 640, **qat_options) -> list[dict]:
-    """QAT int8 files for ONNX, OpenVINO and TFLite (precision "int8"), plus the PTQ baselines (precision
-    "int8-ptq"), written into ``model_dir`` (which holds the fp32 export, fixed and dynamic-shape) and added to its
-    manifest. ONNX and OpenVINO files come at ``size`` and with dynamic height/width; TFLite at ``size`` only."""
-    import json
-    import tempfile
+def run(options: QatOptions) -> list[ModelFile]:
+    """Train and convert one int8 model per runtime and hand each to :mod:`export.int8`, which writes the files
+    (``size`` x ``size``, plus dynamic height/width where the quantizer traced it) into ``model_dir`` and its
+    manifest; then the PTQ baselines. Returns the manifest entries written."""
+    from export.int8 import QuantizedModel, write_ptq_baselines, write_quantized
+    from export.manifest_writer import add_files
 
-    from export.manifest_writer import file_entry, write_manifest
-    from export.onnx_export import export_onnx
-    from export.openvino_export import export_openvino
-    from export.ptq import ptq_onnxruntime, ptq_openvino
-    from export.tflite_export import export_tflite
-    from litert_torch.quantize.quant_config import QuantConfig
-
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    name = manifest["name"]
-    stem = model_dir / f"{name}_{size}x{size}"
-    shape = (size, size)
-    _, meta = load_checkpoint(checkpoint)
-    entries: list[dict] = []
-
-    options = DEFAULTS | qat_options
-    recipe = (f"{steps} distillation steps (lr {options['lr']}, batch {options['batch_size']}, depthwise-input "
-              f"equalization on {options['equalize']} images, face log-odds weight {options['logit_weight']}"
-              + (f", learned activation ranges at {options['range_lr']}" if options["learn_ranges"] else "") + ")")
-    dynamic_stem = model_dir / f"{name}_dynamic"
-    sizes: tuple[tuple[Path, tuple[int, int] | None], ...] = ((stem, shape), (dynamic_stem, None))
-    fused = quantization_aware_training(data_root, "x86-fused", steps, size, checkpoint=checkpoint, **qat_options)
-    note = (f"QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; every conv output quantized, so "
-            f"ONNX Runtime runs QLinearConv), {recipe}")
-    for file_stem, input_size in sizes:  # one trained model, exported at 640 and with dynamic height/width
-        onnx_int8 = export_onnx(fused.model, file_stem.with_name(file_stem.name + "_int8.onnx"), input_size)
-        entries.append(file_entry(model_dir, onnx_int8, "onnx", "int8", input_size,
-                                  **_entry_note(note, "torch.onnx QDQ")))
-
-    x86 = quantization_aware_training(data_root, "x86", steps, size, checkpoint=checkpoint, **qat_options)
-    note = (f"QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; conv outputs rounded only after "
-            f"their activation, as OpenVINO fuses them), {recipe}")
-    with tempfile.TemporaryDirectory(prefix="edge_sdk_qat_") as scratch:
-        for file_stem, input_size in sizes:
-            qdq = export_onnx(x86.model, Path(scratch) / f"{file_stem.name}.onnx", input_size)
-            xml, weights = export_openvino(qdq, file_stem.with_name(file_stem.name + "_int8.xml"), "fp32")
-            entries.append(file_entry(model_dir, xml, "openvino", "int8", input_size, extra_files=(weights,),
-                                      **_entry_note(note, "openvino convert_model(QDQ ONNX)")))
-
-    lite = quantization_aware_training(data_root, "litert", steps, size, checkpoint=checkpoint, **qat_options)
-    tflite_int8 = stem.with_name(stem.name + "_int8.tflite")
-    names = export_tflite(lite.model, tflite_int8, shape, QuantConfig(pt2e_quantizer=lite.quantizer_object))
-    entries.append(file_entry(model_dir, tflite_int8, "tflite", "int8", shape, output_names=names,
-                              **_entry_note(f"QAT: PT2E litert-torch quantizer (int8, per-channel weights), {recipe}",
-                                            "litert-torch full-integer")))
-    log.info("QAT done: x86-fused %.0f s, x86 %.0f s, litert %.0f s", fused.seconds, x86.seconds, lite.seconds)
-    # recorded now, so that a failure in the baselines below does not orphan the trained files
-    write_manifest(model_dir, name, meta, checkpoint, entries, manifest["produced_by"])
-
-    if baselines:
-        calib = [t.numpy() for t in calibration_inputs(train_images(data_root), size, calibration)]
-        for file_stem, input_size in sizes:  # PTQ of the fp32 file of the same shape, calibrated at ``size``
-            listed_size = None if input_size is None else list(input_size)  # the manifest's form of the size
-            fp32_onnx = next(model_dir / f["path"] for f in manifest["files"] if f["format"] == "onnx"
-                             and f["precision"] == "fp32" and f["input_size"] == listed_size)
-            path = ptq_onnxruntime(fp32_onnx, file_stem.with_name(file_stem.name + "_int8-ptq.onnx"), calib)
-            entries.append(file_entry(model_dir, path, "onnx", "int8-ptq", input_size, **_entry_note(
-                f"PTQ baseline: onnxruntime quantize_static, {calibration} images", "")))
-            xml = ptq_openvino(fp32_onnx, file_stem.with_name(file_stem.name + "_int8-ptq.xml"), calib)
-            entries.append(file_entry(model_dir, xml, "openvino", "int8-ptq", input_size,
-                                      extra_files=(xml.with_suffix(".bin"),),
-                                      **_entry_note(f"PTQ baseline: nncf.quantize, {calibration} images", "")))
-        ptq_lite, quantizer = post_training_quantization(data_root, "litert", size, calibration, checkpoint)
-        path = stem.with_name(stem.name + "_int8-ptq.tflite")
-        names = export_tflite(ptq_lite, path, shape, QuantConfig(pt2e_quantizer=quantizer))
-        entries.append(file_entry(model_dir, path, "tflite", "int8-ptq", shape, output_names=names,
-                                  **_entry_note(f"PTQ baseline: PT2E litert-torch quantizer, {calibration} images", "")))
-    write_manifest(model_dir, name, meta, checkpoint, entries, manifest["produced_by"])
-    return entries
+    o = options
+    fixed = (o.size, o.size)
+    written: list[ModelFile] = []
+    for quantizer, fmt, note in _QAT_OUTPUTS:
+        result = quantization_aware_training(o.data_root, quantizer, o.recipe, o.size, o.checkpoint)
+        log.info("QAT %s done in %.0f s", quantizer, result.seconds)
+        sizes = [fixed, None] if QUANTIZERS[quantizer].dynamic_size else [fixed]
+        quantized = QuantizedModel(result.model, f"{note}, {o.recipe.describe()}", result.quantizer_object)
+        files = write_quantized(o.model_dir, fmt, quantized, sizes)
+        add_files(o.model_dir, files, o.checkpoint)  # recorded at once: a later failure orphans no trained file
+        written += files
+    if o.baselines:
+        calibration = [t.numpy() for t in calibration_inputs(train_images(o.data_root), o.size, o.calibration)]
+        files = write_ptq_baselines(o.model_dir, calibration, [fixed, None])
+        model, quantizer_object = post_training_quantization(o.data_root, "litert", o.size, o.calibration, o.checkpoint)
+        note = f"PTQ baseline: PT2E litert-torch quantizer, {o.calibration} images"
+        files += write_quantized(o.model_dir, "tflite", QuantizedModel(model, note, quantizer_object), [fixed],
+                                 precision="int8-ptq")
+        add_files(o.model_dir, files, o.checkpoint)
+        written += files
+    return written
 
 
-def bundle(source_dir: Path, target_dir: Path, precision: str = "int8") -> list[str]:
-    """Copy the ``precision`` files of ``source_dir`` (with their manifest entries) into ``target_dir``'s model;
-    both manifests must describe the same model (same source checkpoint)."""
-    import json
-    import shutil
-
-    source = json.loads((source_dir / "manifest.json").read_text())
-    target = json.loads((target_dir / "manifest.json").read_text())
-    if source["source"]["checkpoint_sha256"] != target["source"]["checkpoint_sha256"]:
-        raise ValueError("the two model directories come from different checkpoints")
-    chosen = [f for f in source["files"] if f["precision"] == precision]
-    for entry in chosen:
-        for relative in (entry["path"], *entry.get("extra_files", [])):
-            shutil.copyfile(source_dir / relative, target_dir / relative)
-    paths = {f["path"] for f in chosen}
-    target["files"] = sorted([f for f in target["files"] if f["path"] not in paths] + chosen,
-                             key=lambda f: (f["format"], f["precision"], f["path"]))
-    (target_dir / "manifest.json").write_text(json.dumps(target, indent=2) + "\n", encoding="utf-8")
-    return sorted(paths)
+# ------------------------------------------------------------------------------------------------------ CLI
 
 
-# the chosen recipe (see the module docstring); the CLI flags default to these
-DEFAULTS = {"steps": 300, "lr": 5e-5, "batch_size": 4, "whole": 0.0, "freeze_observers_at": 0.7, "equalize": 16,
-            "logit_weight": 3.0, "learn_ranges": True, "range_lr": 5e-2}
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_options(argv: list[str] | None = None) -> tuple[QatOptions, Path | None]:
+    """The CLI's flags → (options, ``--bundle-into`` directory or None). Each flag's default is the recipe's."""
+    recipe = QatRecipe()
     parser = argparse.ArgumentParser(prog="python -m training.qat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data-root", type=Path, default=QatOptions.data_root)
     parser.add_argument("--model-dir", type=Path, required=True,
                         help="a model directory holding the fp32 export (python -m export ... --out DIR)")
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    parser.add_argument("--checkpoint", type=Path, default=QatOptions.checkpoint)
+    parser.add_argument("--steps", type=int, default=recipe.steps)
     parser.add_argument("--no-baselines", action="store_true", help="skip the PTQ baselines")
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    parser.add_argument("--whole-images", type=float, default=DEFAULTS["whole"],
+    parser.add_argument("--lr", type=float, default=recipe.lr)
+    parser.add_argument("--batch-size", type=int, default=recipe.batch_size)
+    parser.add_argument("--whole-images", type=float, default=recipe.whole,
                         help="probability that a training input is a whole letterboxed image (else a random crop)")
-    parser.add_argument("--freeze-observers-at", type=float, default=DEFAULTS["freeze_observers_at"],
-                        help="fraction of the schedule after which activation ranges stop moving (0: right after warm-up)")
-    parser.add_argument("--equalize", type=int, default=DEFAULTS["equalize"],
+    parser.add_argument("--freeze-observers-at", type=float, default=recipe.freeze_observers_at,
+                        help="fraction of the schedule after which activation ranges stop moving "
+                             "(0: right after warm-up)")
+    parser.add_argument("--equalize", type=int, default=recipe.equalize,
                         help="images for the depthwise-input activation equalization (0: off)")
-    parser.add_argument("--logit-weight", type=float, default=DEFAULTS["logit_weight"],
+    parser.add_argument("--logit-weight", type=float, default=recipe.logit_weight,
                         help="weight of the face log-odds distillation term (0: off)")
-    parser.add_argument("--learn-ranges", action=argparse.BooleanOptionalAction, default=DEFAULTS["learn_ranges"],
+    parser.add_argument("--learn-ranges", action=argparse.BooleanOptionalAction, default=recipe.learn_ranges,
                         help="learn the activation quantization ranges (LSQ) during fine-tuning")
-    parser.add_argument("--range-lr", type=float, default=DEFAULTS["range_lr"],
+    parser.add_argument("--range-lr", type=float, default=recipe.range_lr,
                         help="step of a learned range per step, relative to its starting scale")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--bundle-into", type=Path, default=None, metavar="DIR",
-                        help="only copy the int8 (QAT) files of --model-dir into this model directory (no training)")
+                        help="only copy the int8 (QAT) files of --model-dir into this model directory (no training; "
+                             "export.bundle)")
     args = parser.parse_args(argv)
-    if args.bundle_into is not None:
-        for path in bundle(args.model_dir, args.bundle_into):
-            print(f"bundled {path} into {args.bundle_into}")
+    recipe = QatRecipe(steps=args.steps, lr=args.lr, batch_size=args.batch_size, whole=args.whole_images,
+                       freeze_observers_at=args.freeze_observers_at, equalize=args.equalize,
+                       logit_weight=args.logit_weight, learn_ranges=args.learn_ranges, range_lr=args.range_lr)
+    options = QatOptions(model_dir=args.model_dir, data_root=args.data_root, checkpoint=args.checkpoint, recipe=recipe,
+                         baselines=not args.no_baselines, threads=args.threads)
+    return options, args.bundle_into
+
+
+def main(argv: list[str] | None = None) -> int:
+    options, bundle_into = parse_options(argv)
+    if bundle_into is not None:
+        from export.bundle import bundle
+
+        for path in bundle(options.model_dir, bundle_into):
+            print(f"bundled {path} into {bundle_into}")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    options = dict(lr=args.lr, batch_size=args.batch_size, whole=args.whole_images,
-                   freeze_observers_at=args.freeze_observers_at, equalize=args.equalize,
-                   logit_weight=args.logit_weight, learn_ranges=args.learn_ranges, range_lr=args.range_lr)
-    log.info("QAT options: steps %d, %s", args.steps, options)
-    for entry in export_int8(args.model_dir, args.data_root, args.steps, args.checkpoint, not args.no_baselines,
-                             **options):
-        print(f"wrote {entry['path']} ({entry['format']}, {entry['precision']}, {entry['bytes'] / 1e6:.2f} MB)")
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    log.info("QAT options: %s", options)
+    for entry in run(options):
+        print(f"wrote {entry.path.name} ({entry.format}, {entry.precision}, {(entry.bytes or 0) / 1e6:.2f} MB)")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The one small interface every inference runtime implements, and the logic the runtimes share:
-importing a runtime lazily, matching a model's outputs to their roles, and (de)quantizing integer tensors."""
+importing a runtime lazily, reading the verified model bytes, matching a model's outputs to their roles, and
+(de)quantizing integer tensors."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .._version import install_hint
 from ..errors import BackendUnavailableError, ModelLoadError
-from ..manifest import OUTPUT_ROLES, Manifest, ModelFile
+from ..manifest import OUTPUT_ROLES, Manifest, ModelBytes, ModelFile
 
 log = logging.getLogger(__name__)
 
@@ -132,23 +133,19 @@ class Backend(ABC):
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Raw head tensors for one (N,3,H,W) input tensor."""
 
-    def wanted_output_names(self) -> dict[str, str]:
-        """Role → tensor name for this file: its own ``output_names`` in the manifest entry (formats whose
-        converters rename outputs, e.g. TFLite) or else the manifest's common names."""
-        for entry in self.manifest.raw.get("files", []):
-            if (self.manifest.directory / entry["path"]).resolve() == self.model.path.resolve():
-                names = entry.get("output_names")
-                if names:
-                    return {role: str(names[role]) for role in OUTPUT_ROLES}
-        return dict(self.manifest.output_names)
+    def model_bytes(self) -> ModelBytes:
+        """The model file's bytes (and its extra files', e.g. OpenVINO's weights), each read once and checked against
+        its sha256 in the manifest. Runtimes are given these bytes, never the path: the bytes verified are the bytes
+        that run (a path re-opened after the check could be another file)."""
+        return self.model.read_verified()
 
     def match_outputs(self, outputs: Sequence[OutputInfo], by_shape: bool = False) -> list[int]:
         """:func:`match_outputs` with this model's names (and head widths when ``by_shape``)."""
         last_dims = None
         if by_shape:
-            classes = int(self.manifest.raw.get("architecture", {}).get("num_classes", 2))
-            last_dims = {"boxes": 4, "scores": classes, "landmarks": 2 * self.manifest.anchors.num_landmarks}
-        return match_outputs(outputs, self.wanted_output_names(), last_dims, self.model.path.name)
+            last_dims = {"boxes": 4, "scores": self.manifest.num_classes,
+                         "landmarks": 2 * self.manifest.anchors.num_landmarks}
+        return match_outputs(outputs, self.manifest.output_names_for(self.model), last_dims, self.model.path.name)
 
     def describe(self) -> dict[str, object]:
         """What is running where (for logs, benchmarks and `edge-sdk info`)."""

@@ -35,8 +35,9 @@ class OnnxRuntimeBackend(Backend):
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        content = self.model_bytes().content
         try:
-            self.session = ort.InferenceSession(str(model.path), sess_options=options, providers=[provider])
+            self.session = ort.InferenceSession(content, sess_options=options, providers=[provider])
         except Exception as exc:  # onnxruntime raises its own untyped exceptions for bad files
             raise ModelLoadError(f"onnxruntime could not load {model.path.name}: {exc}") from exc
         self.input_name = self.session.get_inputs()[0].name

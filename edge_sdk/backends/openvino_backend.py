@@ -3,6 +3,13 @@
 The inference precision is always set explicitly: on CPUs with bf16 support OpenVINO otherwise runs fp32 models in
 bf16 (max error ~0.6 on the box deltas here), and GPUs default to f16. fp32 and fp16-weight models run in f32
 unless ``inference_precision`` says otherwise ("bf16", "f16" trade accuracy for speed on purpose).
+
+The model is read from the verified bytes (``Backend.model_bytes``): the IR's .xml and the .bin that the manifest
+lists and checksums, handed over from memory. (Given a path, OpenVINO would load whatever .bin sits beside the .xml.)
+
+Dynamic-shape (H x W) models run each input padded up to a bucket shape (:mod:`edge_sdk.backends.shapes`): the CPU
+plugin prepares kernels per input shape and pays on every shape change, so a stream of ever-new frame sizes grew
+memory by 100-150 MB and ran 2-3.5x slower than ONNX Runtime; buckets leave a few shapes, held by its shape cache.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
-from ..manifest import Manifest, ModelFile
+from ..manifest import Manifest, ModelBytes, ModelFile
 from .base import Backend, OutputInfo, import_runtime
+from .shapes import SHAPE_MULTIPLE, ShapeBuckets, crop_outputs, pad_to
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +33,18 @@ _THREADED_DEVICES = ("CPU", "AUTO")  # devices that take INFERENCE_NUM_THREADS (
 # Model file precision → inference precision hint by default.
 _DEFAULT_INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32"}
 # Input shapes whose prepared kernels the CPU plugin keeps for a dynamic-shape model. Its default (5000) grows
-# memory by ~3-4 MB per distinct frame size (~550 MB after 120 sizes here); 16 matches the detector's prior cache.
-_CPU_SHAPE_CACHE = 16
+# memory by ~3-4 MB per distinct frame size (~550 MB after 120 sizes here); 16 holds every bucket shape of frames up
+# to 512 px (4 x 4) and matches the detector's prior cache.
+CPU_SHAPE_CACHE = 16
 # Batch sizes whose compiled static-shape model is kept for a dynamic-batch, fixed-size model (a stream uses one or two).
 _BATCH_SIZES_KEPT = 4
 
 
 class OpenVinoBackend(Backend):
     name = "openvino"
+    # Dynamic H x W inputs are padded up to a multiple of this, coarsened when a stream uses more shapes than the CPU
+    # plugin's shape cache holds (ShapeBuckets); None: every input at its own shape.
+    shape_multiple: int | None = SHAPE_MULTIPLE
 
     def __init__(
         self,
@@ -51,19 +63,26 @@ class OpenVinoBackend(Backend):
         if self.inference_precision:
             config["INFERENCE_PRECISION_HINT"] = self.inference_precision
         if model.dynamic and self.device == "CPU":
-            config["CPU_RUNTIME_CACHE_CAPACITY"] = _CPU_SHAPE_CACHE
+            config["CPU_RUNTIME_CACHE_CAPACITY"] = CPU_SHAPE_CACHE
         if threads and self.device.split(":")[0].split(".")[0] in _THREADED_DEVICES:
             config["INFERENCE_NUM_THREADS"] = threads
         elif threads:
             log.info("openvino device %s has no thread setting; threads=%d ignored", self.device, threads)
         self._core, self._config = core, config
+        files = self.model_bytes()
+        weights = _weights_of(model, files)
         try:
-            self._model = core.read_model(str(model.path))
+            self._model = (core.read_model(files.content) if weights is None else  # a single-file format (ONNX)
+                           core.read_model(model=files.content.decode("utf-8"),
+                                           weights=ov.Tensor(np.frombuffer(weights, dtype=np.uint8).copy())))
             input_shape = self._model.inputs[0].get_partial_shape()
             # A dynamic batch over a fixed H x W: compile one static-shape model per batch size asked for (static
             # shapes run ~10 % faster than the dynamic-batch model at batch 1); a dynamic H x W model is compiled as is.
             self._static_per_batch = input_shape[0].is_dynamic and all(d.is_static for d in list(input_shape)[1:])
             self.max_batch = None if input_shape[0].is_dynamic else input_shape[0].get_length()
+            dynamic_size = input_shape[2].is_dynamic or input_shape[3].is_dynamic
+            self.buckets = (ShapeBuckets(self.shape_multiple, CPU_SHAPE_CACHE) if dynamic_size and self.shape_multiple
+                            else None)
             self._requests: OrderedDict[int | None, object] = OrderedDict()
             self.compiled = self._compile(1 if self._static_per_batch else None)
         except Exception as exc:  # openvino raises bare RuntimeErrors for bad files and unsupported settings
@@ -98,16 +117,37 @@ class OpenVinoBackend(Backend):
         return request
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        if np.ndim(tensor) != 4:
+            raise BackendError(f"openvino takes an (N, 3, H, W) input, got shape {np.shape(tensor)}")
+        height, width = int(tensor.shape[2]), int(tensor.shape[3])
+        padded_height, padded_width = self.buckets.shape_for(height, width) if self.buckets else (height, width)
+        padded = pad_to(tensor, padded_height, padded_width)
         try:  # infer requests are reused (so not thread-safe: the caller serializes)
-            result = self._request_for(int(tensor.shape[0])).infer({0: tensor}, share_inputs=True)
-            return [np.asarray(result[i], dtype=np.float32) for i in self._output_index]
+            result = self._request_for(int(tensor.shape[0])).infer({0: padded}, share_inputs=True)
+            outputs = [np.asarray(result[i], dtype=np.float32) for i in self._output_index]
         except Exception as exc:
             raise BackendError(f"openvino failed on input {tensor.shape}: {exc}") from exc
+        return crop_outputs(outputs, self.manifest.anchors, height, width, padded_height, padded_width)
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
         info["inference_precision"] = self.inference_precision or "device default"
+        info["shape_multiple"] = self.buckets.multiple if self.buckets else None
         return info
+
+
+def _weights_of(model: ModelFile, files: ModelBytes) -> bytes | None:
+    """The verified bytes of an IR's .bin (listed in the manifest entry's extra files); None for a single-file model."""
+    if model.path.suffix.lower() != ".xml":
+        return None
+    weights = [content for path, content in zip(model.extra_files, files.extra_content)
+               if path.suffix.lower() == ".bin"]
+    if len(weights) != 1:
+        raise ModelLoadError(
+            f"{model.path.name}: an OpenVINO IR needs exactly one .bin weights file in its manifest entry's "
+            f"extra_files, found {[p.name for p in model.extra_files]}"
+        )
+    return weights[0]
 
 
 def _check_device(device: str, available: list[str]) -> None:

@@ -27,8 +27,9 @@ class TfliteBackend(Backend):
         if (device or "CPU").upper() not in _DEVICES:
             raise InvalidArgumentError(f"tflite device must be one of {list(_DEVICES)}, got {device!r}")
         runtime = import_runtime(INTERPRETER_MODULES, extra="tflite", backend=self.name)
+        self._content = self.model_bytes().content  # kept: the interpreter reads the model from this buffer
         try:
-            self.interpreter = runtime.Interpreter(model_path=str(model.path), num_threads=threads)
+            self.interpreter = runtime.Interpreter(model_content=self._content, num_threads=threads)
             self.interpreter.allocate_tensors()
         except Exception as exc:  # the interpreter raises ValueError/RuntimeError for bad files
             raise ModelLoadError(f"tflite could not load {model.path.name}: {exc}") from exc
