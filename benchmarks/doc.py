@@ -291,6 +291,8 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
         device_table(report),
         "## Cold start",
         sections.get("cold-start", ""),
+        "## Long streams of changing frame sizes",
+        sections.get("stream-memory", ""),
         "## Tracking",
         sections.get("tracking", ""),
         "## GPU (CUDA): training and model latency",
@@ -311,6 +313,7 @@ def write_doc(report: dict[str, Any], doc_path: Path) -> Path:
     links = _copy_plots(report, doc_path)
     missing = {"gpu-check": "No GPU run recorded: run `python -m benchmarks.gpu_check run` on a CUDA machine.",
                "tracking": "Not measured yet: `python -m benchmarks.tracking --doc docs/BENCHMARKS.md`.",
-               "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`."}
+               "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`.",
+               "stream-memory": "Not measured yet: `python -m benchmarks.memory stream --doc docs/BENCHMARKS.md`."}
     doc_path.write_text(render(report, links, {name: block(doc_path, name, text) for name, text in missing.items()}))
     return doc_path

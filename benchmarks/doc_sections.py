@@ -10,7 +10,7 @@ from pathlib import Path
 
 #: section name → module with ``render_markdown(result: dict) -> str``
 SECTIONS = {"gpu-check": "benchmarks.gpu_check", "tracking": "benchmarks.tracking",
-            "cold-start": "benchmarks.cold_start"}
+            "cold-start": "benchmarks.cold_start", "stream-memory": "benchmarks.memory"}
 
 
 def markers(name: str) -> tuple[str, str]:

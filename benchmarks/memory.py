@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .doc_sections import splice
 from .subjects import SkipSubject, SubjectSpec, build_subject
 from .system import peak_rss_mb, rss_mb
 
@@ -82,8 +83,6 @@ def memory_specs(specs: Sequence[SubjectSpec]) -> dict[str, SubjectSpec]:
 # ------------------------------------------------------------------------------ long streams of changing frame sizes
 
 STREAM_WORKER = "_stream"
-STREAM_DOC_START = "<!-- stream-memory:start -->"
-STREAM_DOC_END = "<!-- stream-memory:end -->"
 MIN_SIDE = 40
 # (label, backend, OpenVinoBackend.shape_multiple: "shipped" keeps the backend's own setting)
 STREAM_CASES = (
@@ -172,6 +171,11 @@ def stream_memory(frames: int = 3000, max_sides: Sequence[int] = (360,), threads
     return {"frames": frames, "threads": threads, "created": time.strftime("%Y-%m-%d"), "runs": runs}
 
 
+def render_markdown(report: dict[str, Any]) -> str:
+    """The stream-memory section (the name :mod:`benchmarks.doc_sections` renders saved results by)."""
+    return render_stream_section(report)
+
+
 def render_stream_section(report: dict[str, Any]) -> str:
     """The Markdown section (without the markers) for the figures of :func:`stream_memory`."""
     sides = sorted({r["max_side"] for r in report["runs"]})
@@ -213,23 +217,6 @@ def render_stream_section(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_stream_section(doc: Path, section: str) -> None:
-    """Put ``section`` between the stream-memory markers of ``doc`` (added before "## Skipped configurations", or at
-    the end, the first time)."""
-    text = doc.read_text(encoding="utf-8")
-    block = f"{STREAM_DOC_START}\n{section}{STREAM_DOC_END}"
-    start, end = text.find(STREAM_DOC_START), text.find(STREAM_DOC_END)
-    if start >= 0 and end > start:
-        text = text[:start] + block + text[end + len(STREAM_DOC_END):]
-    else:
-        anchor = text.find("## Skipped configurations")
-        if anchor < 0:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        else:
-            text = text[:anchor] + block + "\n\n" + text[anchor:]
-    doc.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render_stream_section(report)
     print(section)
     if args.doc is not None:
-        write_stream_section(args.doc, section)
+        splice(args.doc, "stream-memory", section)
     return 0
 
 

@@ -61,9 +61,10 @@ def _previous_accuracy(path: Path) -> dict[str, Any]:
 
 def _how(model: Path, model_file: Any) -> str:
     """The manifest's note on how a quantized file was produced ("" for fp32)."""
-    entries = json.loads((model / "manifest.json").read_text())["files"]
-    entry = next((e for e in entries if e["path"] == model_file.path.name), {})
-    return entry.get("quantization", "")
+    from edge_sdk.manifest import load_manifest
+
+    entry = next((f for f in load_manifest(model).files if f.path.name == model_file.path.name), None)
+    return (entry.quantization or "") if entry is not None else ""
 
 
 def _latency(model: Path, configs, image: np.ndarray, runs: int, threads: tuple[int, ...]) -> dict[tuple, float]:

@@ -76,7 +76,7 @@ def model_info(model: str | None) -> dict[str, Any]:
                    "bytes": sum(p.stat().st_size for p in (f.path, *f.extra_files) if p.is_file())}
                   for f in manifest.files],
         "precisions": sorted({f.precision for f in manifest.files}),
-        "produced_by": (manifest.raw.get("produced_by") or {}).get("command"),
+        "produced_by": manifest.produced_by.get("command"),
         "bundled": model is None,
     }
 

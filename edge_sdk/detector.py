@@ -211,6 +211,7 @@ class FaceDetector:
             return decode_detections(
                 box_deltas, scores, landmark_deltas, self._priors_for(box.canvas_height, box.canvas_width), box,
                 self.score_threshold, self.nms_threshold, self.manifest.anchors.variances, self.max_faces,
+                score_activation=self.manifest.score_activation,
             )
         except ValueError as exc:
             raise ModelLoadError(f"model output does not match the manifest's anchor config: {exc}") from exc
@@ -301,7 +302,8 @@ class FaceDetector:
         tensor = make_input(np.zeros((height, width, 3), np.uint8), box, self.manifest.normalization)
         outputs = [np.asarray(o) for o in self.run_backend(tensor)]
         expected_anchors = self.manifest.anchors.num_priors(height, width)
-        expected = [(1, expected_anchors, 4), (1, expected_anchors, 2), (1, expected_anchors, 2 * self.manifest.anchors.num_landmarks)]
+        expected = [(1, expected_anchors, 4), (1, expected_anchors, self.manifest.num_classes),
+                    (1, expected_anchors, 2 * self.manifest.anchors.num_landmarks)]
         if len(outputs) != 3 or [o.shape for o in outputs] != expected:
             raise ModelLoadError(
                 f"{self.model_file.path.name}: outputs {[o.shape for o in outputs]} for a {width}x{height} input, "
@@ -391,7 +393,6 @@ def _load_first(candidates: list[tuple[BackendSpec, ModelFile]], manifest: Manif
     refusals: list[str] = []
     for spec, model_file in candidates:
         try:
-            model_file.verify()
             backend_obj = spec.load_class()(model_file, manifest, threads=threads, device=device)
         except InvalidArgumentError as exc:
             if backend != "auto" or device is None:

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import stat
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -232,13 +231,6 @@ class Manifest:
         exact = [f for f in candidates if f.input_size is not None and f.input_size == input_size]
         dynamic = [f for f in candidates if f.dynamic]
         return (exact or dynamic or [None])[0]
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """Deprecated: the JSON form (:meth:`to_dict`), kept only until ``benchmarks/runner.py`` reads
-        :attr:`produced_by`; nothing in the runtime uses it."""
-        warnings.warn("Manifest.raw is deprecated: use the typed fields or to_dict()", DeprecationWarning, stacklevel=2)
-        return self.to_dict()
 
     def output_names_for(self, model: ModelFile) -> dict[str, str]:
         """Role → tensor name for one of this model's files."""

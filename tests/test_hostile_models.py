@@ -109,18 +109,20 @@ SWAPS = {
 
 @pytest.mark.parametrize("backend", sorted(SWAPS))
 def test_a_file_swapped_after_the_check_never_runs(tmp_path, monkeypatch, backend):
-    """Another valid model put in place right after ``verify()`` (a race, simulated): the backend must not load
-    what it finds at the path then, but the bytes it checked itself."""
+    """Another valid model put in place after the detector chose the file and just before the backend loads it (a
+    race, simulated): the backend must not run what it finds at the path, but only bytes it checked itself."""
+    from edge_sdk.backends import BackendSpec
+
     require({"onnxruntime": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}[backend], "runtime")
     model_dir = copy_bundled_model(tmp_path)
     target, replacement = (model_dir / name for name in SWAPS[backend])
-    original_verify = ModelFile.verify
+    original_load_class = BackendSpec.load_class
 
-    def verify_then_swap(self):
-        original_verify(self)
+    def swap_then_load_class(self):
         shutil.copyfile(replacement, target)
+        return original_load_class(self)
 
-    monkeypatch.setattr(ModelFile, "verify", verify_then_swap)
+    monkeypatch.setattr(BackendSpec, "load_class", swap_then_load_class)
     with pytest.raises(ModelLoadError, match="checksum mismatch"):
         FaceDetector(model=model_dir, backend=backend)
 
