@@ -66,39 +66,74 @@ def _limit(text: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("latency", "accuracy", "all"):
         p = sub.add_parser(name, help=f"run the {name} benchmark" if name != "all" else "latency + accuracy")
         p.add_argument("--out", type=Path, required=True, help="output folder (JSON, Markdown, PNG)")
         p.add_argument("--doc", type=Path, default=None, help="also write this docs page (e.g. docs/BENCHMARKS.md)")
-        p.add_argument("--backends", type=_names, default=None,
-                       help="our backends, comma-separated (default: every installed one; 'none' for peers only)")
+        p.add_argument(
+            "--backends",
+            type=_names,
+            default=None,
+            help="our backends, comma-separated (default: every installed one; 'none' for peers only)",
+        )
         p.add_argument("--peers", type=_peers, default="all", help="comma-separated peers, 'all' (default) or 'none'")
-        p.add_argument("--sizes", type=_sizes, default=[320, 480, 640, None], help="input sizes (default 320,480,640,original)")
-        p.add_argument("--accuracy-sizes", type=_sizes, default=[320, 640, None],
-                       help="input sizes scored for accuracy (default 320,640,original)")
+        p.add_argument(
+            "--sizes", type=_sizes, default=[320, 480, 640, None], help="input sizes (default 320,480,640,original)"
+        )
+        p.add_argument(
+            "--accuracy-sizes",
+            type=_sizes,
+            default=[320, 640, None],
+            help="input sizes scored for accuracy (default 320,640,original)",
+        )
         p.add_argument("--threads", type=_threads, default=_threads("1,2,all"), help="thread counts (default 1,2,all)")
-        p.add_argument("--precisions", type=_names, default=None,
-                       help="precisions (default: every precision the model's manifest lists, int8 included)")
-        p.add_argument("--devices", type=_names, default=["cpu"],
-                       help="cpu, cuda, tensorrt (ONNX Runtime, torch), gpu, npu (OpenVINO); absent ones are reported")
+        p.add_argument(
+            "--precisions",
+            type=_names,
+            default=None,
+            help="precisions (default: every precision the model's manifest lists, int8 included)",
+        )
+        p.add_argument(
+            "--devices",
+            type=_names,
+            default=["cpu"],
+            help="cpu, cuda, tensorrt (ONNX Runtime, torch), gpu, npu (OpenVINO); absent ones are reported",
+        )
         p.add_argument("--model", default=None, help="model name, directory or file (default: the bundled model)")
-        p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="shared data (default ../shared/data)")
+        p.add_argument(
+            "--data-root", type=Path, default=Path("../shared/data"), help="shared data (default ../shared/data)"
+        )
         p.add_argument("--images", type=int, default=4, help="latency images, spread over WIDER val (default 4)")
         p.add_argument("--runs", type=int, default=10, help="timed rounds per image (default 10)")
-        p.add_argument("--warmup", type=int, default=1, help="untimed warm-up rounds (default 1, i.e. one call per image)")
-        p.add_argument("--budget", type=float, default=6.0,
-                       help="seconds of timed calls per configuration; slower ones get fewer rounds, at least 3 "
-                            "(default 6; 0 = always --runs)")
-        p.add_argument("--limit", type=_limit, default=100,
-                       help="WIDER val images scored, evenly spread (default 100 of the 626 on disk, which keeps "
-                            "'all' near 6 minutes on 2 lightly loaded cores; 'all' = every image on disk)")
+        p.add_argument(
+            "--warmup", type=int, default=1, help="untimed warm-up rounds (default 1, i.e. one call per image)"
+        )
+        p.add_argument(
+            "--budget",
+            type=float,
+            default=6.0,
+            help="seconds of timed calls per configuration; slower ones get fewer rounds, at least 3 "
+            "(default 6; 0 = always --runs)",
+        )
+        p.add_argument(
+            "--limit",
+            type=_limit,
+            default=100,
+            help="WIDER val images scored, evenly spread (default 100 of the 626 on disk, which keeps "
+            "'all' near 6 minutes on 2 lightly loaded cores; 'all' = every image on disk)",
+        )
         p.add_argument("--fddb-limit", type=_limit, default=None, help="FDDB images scored (default: all on disk)")
-        p.add_argument("--memory", choices=("isolated", "inprocess"), default="isolated",
-                       help="isolated: process peak of each configuration in a fresh process (default); "
-                            "inprocess: only the in-process figures (faster)")
+        p.add_argument(
+            "--memory",
+            choices=("isolated", "inprocess"),
+            default="isolated",
+            help="isolated: process peak of each configuration in a fresh process (default); "
+            "inprocess: only the in-process figures (faster)",
+        )
         p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.add_argument("--log-level", default="WARNING")
@@ -117,15 +152,21 @@ def _summary(report: dict) -> None:
     latency = report.get("latency") or {}
     for row in latency.get("results", []):
         stages = row.get("stages_ms")
-        split = (f"  pre {stages['preprocess']['median']:.1f} / bare {stages['inference']['median']:.1f} / "
-                 f"post {stages['postprocess']['median']:.1f}" if stages else "")
+        split = (
+            f"  pre {stages['preprocess']['median']:.1f} / bare {stages['inference']['median']:.1f} / "
+            f"post {stages['postprocess']['median']:.1f}"
+            if stages
+            else ""
+        )
         print(f"{row['key']:<48} {row['detect_ms']['median']:8.2f} ms  p90 {row['detect_ms']['p90']:8.2f}{split}")
     for row in (report.get("accuracy") or {}).get("results", []):
         ap = (row.get("widerface") or {}).get("ap") or {}
         print(f"{row['key']:<48} WIDER AP easy {ap.get('easy')} medium {ap.get('medium')} hard {ap.get('hard')}")
     for part in ("latency", "accuracy"):
         for row in (report.get(part) or {}).get("skipped", []):
-            what = row.get("key") or " ".join(str(row[k]) for k in ("detector", "backend", "device", "size") if row.get(k))
+            what = row.get("key") or " ".join(
+                str(row[k]) for k in ("detector", "backend", "device", "size") if row.get(k)
+            )
             print(f"skipped ({part}) {what}: {row['reason']}")
 
 
@@ -147,17 +188,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {write_doc(report, args.doc)}")
         print("wrote " + ", ".join(files.values()))
         return 0
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     from .runner import Options, run
 
-    command_line = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command_line = "python -m benchmarks " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     options = Options(
-        command=args.command, backends=args.backends, peers=args.peers, sizes=args.sizes,
-        accuracy_sizes=args.accuracy_sizes, threads=args.threads, precisions=args.precisions, devices=args.devices,
-        model=args.model, data_root=args.data_root, images=args.images, runs=args.runs, warmup=args.warmup,
+        command=args.command,
+        backends=args.backends,
+        peers=args.peers,
+        sizes=args.sizes,
+        accuracy_sizes=args.accuracy_sizes,
+        threads=args.threads,
+        precisions=args.precisions,
+        devices=args.devices,
+        model=args.model,
+        data_root=args.data_root,
+        images=args.images,
+        runs=args.runs,
+        warmup=args.warmup,
         budget=args.budget,
-        limit=args.limit, fddb_limit=args.fddb_limit, memory=args.memory, progress=not args.no_progress,
+        limit=args.limit,
+        fddb_limit=args.fddb_limit,
+        memory=args.memory,
+        progress=not args.no_progress,
         command_line=command_line,
     )
     report = run(options)

@@ -35,15 +35,25 @@ class AccuracyData:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "widerface": None if self.gt is None else {
-                "root": str(self.widerface_root), "split": "val", "images": len(self.wider_keys),
-                "images_on_disk": self.wider_pool, "official_val_images": len(self.gt.image_keys),
+            "widerface": None
+            if self.gt is None
+            else {
+                "root": str(self.widerface_root),
+                "split": "val",
+                "images": len(self.wider_keys),
+                "images_on_disk": self.wider_pool,
+                "official_val_images": len(self.gt.image_keys),
                 "faces": {s: self.gt.num_faces(s, self.wider_keys) for s in self.gt.settings},
                 "selection": "evenly spread over the images on disk (as python -m evaluation --limit)",
             },
-            "fddb": None if self.annotations is None else {
-                "root": str(self.fddb_root), "images": len(self.fddb_keys), "images_on_disk": self.fddb_pool,
-                "faces": self.annotations.num_faces(self.fddb_keys), "annotation": "ellipse (official)",
+            "fddb": None
+            if self.annotations is None
+            else {
+                "root": str(self.fddb_root),
+                "images": len(self.fddb_keys),
+                "images_on_disk": self.fddb_pool,
+                "faces": self.annotations.num_faces(self.fddb_keys),
+                "annotation": "ellipse (official)",
             },
             "problems": self.problems,
         }

@@ -70,14 +70,21 @@ def _one_pass(detector: Any, images: list[np.ndarray], batch: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(configs: list[Config], images: list[np.ndarray], batches: tuple[int, ...], rounds: int,
-            model: str | None = None) -> list[dict[str, Any]]:
+def measure(
+    configs: list[Config], images: list[np.ndarray], batches: tuple[int, ...], rounds: int, model: str | None = None
+) -> list[dict[str, Any]]:
     from edge_sdk import FaceDetector
 
     detectors = {}
     for config in configs:
-        detector = FaceDetector(model=model, backend=config.backend, precision=config.precision, input_size=640,
-                                threads=config.threads, score_threshold=0.5)
+        detector = FaceDetector(
+            model=model,
+            backend=config.backend,
+            precision=config.precision,
+            input_size=640,
+            threads=config.threads,
+            score_threshold=0.5,
+        )
         detectors[config.label] = (config, detector)
         for batch in batches:  # warm-up (OpenVINO compiles one static-shape model per batch size)
             _one_pass(detector, images[: max(batch, 2)], batch)
@@ -91,12 +98,20 @@ def measure(configs: list[Config], images: list[np.ndarray], batches: tuple[int,
         base = statistics.median(samples[(label, 1)])
         for batch in batches:
             rate = statistics.median(samples[(label, batch)])
-            rows.append({
-                "backend": config.backend, "precision": config.precision, "threads": config.threads,
-                "file": detector.model_file.path.name, "max_batch": detector.max_batch, "batch": batch,
-                "images_per_s": rate, "ms_per_image": 1000.0 / rate, "vs_batch_1": rate / base,
-                "rounds": [round(v, 2) for v in samples[(label, batch)]],
-            })
+            rows.append(
+                {
+                    "backend": config.backend,
+                    "precision": config.precision,
+                    "threads": config.threads,
+                    "file": detector.model_file.path.name,
+                    "max_batch": detector.max_batch,
+                    "batch": batch,
+                    "images_per_s": rate,
+                    "ms_per_image": 1000.0 / rate,
+                    "vs_batch_1": rate / base,
+                    "rounds": [round(v, 2) for v in samples[(label, batch)]],
+                }
+            )
     return rows
 
 
@@ -107,10 +122,12 @@ def render(report: dict[str, Any]) -> str:
         "# Batching: throughput of `detect_batch` vs one-by-one `detect`",
         "",
         f"Generated {report['date']} by `{report['command']}`",
-        f"on {report['machine'].get('cpu', platform.machine())} ({report['machine'].get('logical_cores', '?')} logical CPUs), "
+        f"on {report['machine'].get('cpu', platform.machine())} "
+        f"({report['machine'].get('logical_cores', '?')} logical CPUs), "
         f"load average before/after {report['load_before']} / {report['load_after']}.",
         "",
-        f"{report['images']} WIDER FACE val images (spread over the events), 640x640 letterbox, end to end (preprocess +",
+        f"{report['images']} WIDER FACE val images (spread over the events), 640x640 letterbox, end to end "
+        "(preprocess +",
         f"model + decode + NMS), median images/s over {report['rounds']} interleaved rounds; `x` = ratio to batch 1 of",
         "the same detector in this run. `max batch` is what the model file takes (`any` = dynamic batch dimension;",
         "1 = the batch runs image by image).",
@@ -123,13 +140,18 @@ def render(report: dict[str, Any]) -> str:
         seen.setdefault((r["backend"], r["precision"], r["threads"], r["max_batch"]), {})[r["batch"]] = r
     for (backend, precision, threads, max_batch), by_batch in seen.items():
         cells = [f"{by_batch[b]['images_per_s']:.1f}/s ({by_batch[b]['vs_batch_1']:.2f}x)" for b in batches]
-        lines.append(f"| {backend} | {precision} | {threads} | {'any' if max_batch is None else max_batch} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {backend} | {precision} | {threads} | {'any' if max_batch is None else max_batch} | "
+            + " | ".join(cells)
+            + " |"
+        )
     best = max((r for r in rows if r["max_batch"] is None), key=lambda r: r["vs_batch_1"], default=None)
     lines += ["", "## Reading it", ""]
     if best is not None:
-        lines.append(f"- Largest gain in this run: {best['backend']} {best['precision']} with {best['threads']} "
-                     f"thread(s) at batch {best['batch']}: {best['vs_batch_1']:.2f}x the images/s of batch 1.")
+        lines.append(
+            f"- Largest gain in this run: {best['backend']} {best['precision']} with {best['threads']} "
+            f"thread(s) at batch {best['batch']}: {best['vs_batch_1']:.2f}x the images/s of batch 1."
+        )
     lines += [
         "- A batch costs latency: every image of a batch waits for the whole batch. For live cameras keep batch 1 (or",
         "  use `every=N` frame skipping); batch offline video and folders (`stream(frames, batch_size=B)`,",
@@ -143,8 +165,9 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.batching", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.batching", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--model", default=None, help="model directory or name (default: the bundled model)")
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help="backend:precision,... to measure")
@@ -161,17 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     rows = measure(configs, images, batches, args.rounds, args.model)
     report = {
-        "date": _dt.date.today().isoformat(), "machine": machine_info(), "images": len(images), "rounds": args.rounds,
-        "load_before": load_before, "load_after": load_average(), "rows": rows,
-        "command": "python -m benchmarks.batching " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        "date": _dt.date.today().isoformat(),
+        "machine": machine_info(),
+        "images": len(images),
+        "rounds": args.rounds,
+        "load_before": load_before,
+        "load_after": load_average(),
+        "rows": rows,
+        "command": "python -m benchmarks.batching "
+        + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(report), encoding="utf-8")
     for r in rows:
-        print(f"{r['backend']:12s} {r['precision']:5s} {r['threads']} thr batch {r['batch']}: "
-              f"{r['images_per_s']:6.1f} img/s ({r['vs_batch_1']:.2f}x batch 1)")
+        print(
+            f"{r['backend']:12s} {r['precision']:5s} {r['threads']} thr batch {r['batch']}: "
+            f"{r['images_per_s']:6.1f} img/s ({r['vs_batch_1']:.2f}x batch 1)"
+        )
     print(f"wrote {args.out}, {args.json}")
     return 0
 

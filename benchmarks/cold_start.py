@@ -19,7 +19,6 @@ from typing import Any
 
 from .doc_sections import publish
 
-
 _PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -38,8 +37,14 @@ print(json.dumps({"import_ms": (t1 - t0) * 1000, "construct_ms": (t2 - t1) * 100
 
 def probe(backend: str, precision: str, cache: Path, repo: Path) -> dict[str, float]:
     env = {**os.environ, "EDGE_SDK_CACHE_DIR": str(cache)}
-    done = subprocess.run([sys.executable, "-c", _PROBE, backend, precision], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, backend, precision],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{backend} {precision}: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -55,31 +60,51 @@ def run(backends: list[str], precisions: list[str], runs: int, repo: Path) -> di
                     samples["uncached"].append(probe(backend, precision, Path(cache), repo))
                     samples["cached"].append(probe(backend, precision, Path(cache), repo))
             for state, values in samples.items():
-                median = {k: round(statistics.median(v[k] for v in values), 1)
-                          for k in ("import_ms", "load_ms", "self_check_ms", "first_detect_ms")}
-                total = round(median["import_ms"] + median["load_ms"] + median["self_check_ms"]
-                              + median["first_detect_ms"], 1)
-                rows.append({"backend": backend, "precision": precision, "self_check": state, **median,
-                             "total_ms": total, "faces": values[0]["faces"], "runs": runs})
+                median = {
+                    k: round(statistics.median(v[k] for v in values), 1)
+                    for k in ("import_ms", "load_ms", "self_check_ms", "first_detect_ms")
+                }
+                total = round(
+                    median["import_ms"] + median["load_ms"] + median["self_check_ms"] + median["first_detect_ms"], 1
+                )
+                rows.append(
+                    {
+                        "backend": backend,
+                        "precision": precision,
+                        "self_check": state,
+                        **median,
+                        "total_ms": total,
+                        "faces": values[0]["faces"],
+                        "runs": runs,
+                    }
+                )
     return {"python": sys.version.split()[0], "rows": rows}
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    lines = ["Each row: the median of fresh Python processes (astronaut.png, 640x640); the self-check is the one "
-             "inference at load that proves outputs and manifest agree — its pass is remembered per model file, "
-             "manifest, backend, runtime version and input size, so only a machine's first start pays it.", "",
-             "| backend | precision | self-check | import ms | load ms | self-check ms | first detect ms | total ms |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "Each row: the median of fresh Python processes (astronaut.png, 640x640); the self-check is the one "
+        "inference at load that proves outputs and manifest agree — its pass is remembered per model file, "
+        "manifest, backend, runtime version and input size, so only a machine's first start pays it.",
+        "",
+        "| backend | precision | self-check | import ms | load ms | self-check ms | first detect ms | total ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['backend']} | {r['precision']} | {r['self_check']} | {r['import_ms']} | {r['load_ms']} | "
-                     f"{r['self_check_ms']} | {r['first_detect_ms']} | **{r['total_ms']}** |")
+        lines.append(
+            f"| {r['backend']} | {r['precision']} | {r['self_check']} | {r['import_ms']} | {r['load_ms']} | "
+            f"{r['self_check_ms']} | {r['first_detect_ms']} | **{r['total_ms']}** |"
+        )
     lines += ["", "Regenerate: `python -m benchmarks.cold_start --out out/cold_start --doc docs/BENCHMARKS.md`."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cold_start", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cold_start",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--backends", default="tflite,openvino,onnxruntime")
     parser.add_argument("--precisions", default="fp32,int8")

@@ -54,7 +54,8 @@ work, use the performance CPU governor, and keep the board cool.
 - Install NVIDIA's `onnxruntime-gpu` build for your JetPack (the Jetson wheels carry the CUDA and TensorRT execution
   providers; the PyPI `onnxruntime-gpu` is x86-64 only), then `pip install -e ".[tflite]"` for the CPU comparison.
   For torch peers use NVIDIA's JetPack torch wheel, never the PyPI one.
-- Run `python -m benchmarks latency --backends onnxruntime,tflite --devices cpu,cuda,tensorrt --warmup 5 --out out/bench`.
+- Run `python -m benchmarks latency --backends onnxruntime,tflite --devices cpu,cuda,tensorrt --warmup 5
+  --out out/bench`.
   The first TensorRT calls build the engine (seconds to minutes): that is what the longer warm-up absorbs.
 - Set fixed clocks first (`sudo nvpmodel -m 0 && sudo jetson_clocks`). Expect TensorRT EP < CUDA EP < CPU at 640;
   at 320 the GPU's fixed launch overhead shrinks its lead, and pre/post-processing on the CPU (shown separately in
@@ -82,7 +83,9 @@ def _copy_plots(report: dict[str, Any], doc_path: Path) -> dict[str, str]:
 
 
 def _ours(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in (report.get("latency") or {}).get("results", []) if r["detector"] == "ours" and r["device"] == "cpu"]
+    return [
+        r for r in (report.get("latency") or {}).get("results", []) if r["detector"] == "ours" and r["device"] == "cpu"
+    ]
 
 
 def headline_latency(report: dict[str, Any]) -> str:
@@ -112,8 +115,10 @@ def winners(report: dict[str, Any]) -> str:
             if len(group) > 1:
                 best = min(group, key=_median)
                 runner = sorted(group, key=_median)[1]
-                lines.append(f"{size}, {t} thread(s): **{best['backend']}** {_median(best):.1f} ms "
-                             f"(next: {runner['backend']} {_median(runner):.1f} ms)")
+                lines.append(
+                    f"{size}, {t} thread(s): **{best['backend']}** {_median(best):.1f} ms "
+                    f"(next: {runner['backend']} {_median(runner):.1f} ms)"
+                )
     return "; ".join(lines) if lines else "only one backend was measured"
 
 
@@ -128,14 +133,38 @@ def hard_ap_list(report: dict[str, Any]) -> str:
 
 def overhead_table(report: dict[str, Any]) -> str:
     """detect() vs the bare backend call per backend at 640 and 320, each thread count."""
-    rows = [r for r in (report.get("ratios") or {}).get("sdk_overhead", [])
-            if r["input_size"] in ("640", "320") and r["precision"] == "fp32" and r["device"] == "cpu"]
+    rows = [
+        r
+        for r in (report.get("ratios") or {}).get("sdk_overhead", [])
+        if r["input_size"] in ("640", "320") and r["precision"] == "fp32" and r["device"] == "cpu"
+    ]
     if not rows:
         return "(no figures)"
-    return _table(["backend", "input", "thr", "detect() ms", "bare backend ms", "preprocess ms", "postprocess ms",
-                   "detect / bare"],
-                  [[r["backend"], r["input_size"], r["threads"], r["detect_ms"], r["bare_backend_ms"],
-                    r["preprocess_ms"], r["postprocess_ms"], f"{r['overhead_ratio']:.2f}x"] for r in rows])
+    return _table(
+        [
+            "backend",
+            "input",
+            "thr",
+            "detect() ms",
+            "bare backend ms",
+            "preprocess ms",
+            "postprocess ms",
+            "detect / bare",
+        ],
+        [
+            [
+                r["backend"],
+                r["input_size"],
+                r["threads"],
+                r["detect_ms"],
+                r["bare_backend_ms"],
+                r["preprocess_ms"],
+                r["postprocess_ms"],
+                f"{r['overhead_ratio']:.2f}x",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def speedup_table(report: dict[str, Any], key: str) -> str:
@@ -160,26 +189,55 @@ def preprocess_note(report: dict[str, Any]) -> str:
     rows = (report.get("latency") or {}).get("results", [])
     notes = []
     for size in ("320", "640", "original"):
-        ours = [r for r in rows if r["detector"] == "ours" and r["input_size"] == size and r["threads"] == 1
-                and r.get("stages_ms") and r["precision"] == "fp32" and r["device"] == "cpu"]
-        ref = [r for r in rows if r["detector"] == "reference" and r["input_size"] == size and r["threads"] == 1
-               and r.get("stages_ms") and r["device"] == "cpu"]
+        ours = [
+            r
+            for r in rows
+            if r["detector"] == "ours"
+            and r["input_size"] == size
+            and r["threads"] == 1
+            and r.get("stages_ms")
+            and r["precision"] == "fp32"
+            and r["device"] == "cpu"
+        ]
+        ref = [
+            r
+            for r in rows
+            if r["detector"] == "reference"
+            and r["input_size"] == size
+            and r["threads"] == 1
+            and r.get("stages_ms")
+            and r["device"] == "cpu"
+        ]
         if ours and ref:
             pre = min(r["stages_ms"]["preprocess"]["median"] for r in ours)
             share = max(r["stages_ms"]["preprocess"]["median"] / _median(r) for r in ours)
-            notes.append(f"{size}: ours {pre:.1f} ms (up to {100 * share:.0f}% of detect()) vs the reference's "
-                         f"{ref[0]['stages_ms']['preprocess']['median']:.1f} ms")
+            notes.append(
+                f"{size}: ours {pre:.1f} ms (up to {100 * share:.0f}% of detect()) vs the reference's "
+                f"{ref[0]['stages_ms']['preprocess']['median']:.1f} ms"
+            )
     if not notes:
         return ""
-    return ("- Preprocessing (letterbox resize + normalise into the float tensor) is the SDK's largest overhead, and "
-            "the reference does the same job faster (1 thread): " + "; ".join(notes) + ". Decode + NMS stays under "
-            "a millisecond.")
+    return (
+        "- Preprocessing (letterbox resize + normalise into the float tensor) is the SDK's largest overhead, and "
+        "the reference does the same job faster (1 thread): " + "; ".join(notes) + ". Decode + NMS stays under "
+        "a millisecond."
+    )
 
 
 def peers_table(report: dict[str, Any]) -> str:
-    return _table(["peer", "status", "version", "license", "install / reason"],
-                  [[p["label"], p["status"], p.get("version") or "–", p["license"],
-                    p["reason"] if p["status"] != "ok" else p["install"]] for p in report.get("peers", [])])
+    return _table(
+        ["peer", "status", "version", "license", "install / reason"],
+        [
+            [
+                p["label"],
+                p["status"],
+                p.get("version") or "–",
+                p["license"],
+                p["reason"] if p["status"] != "ok" else p["install"],
+            ]
+            for p in report.get("peers", [])
+        ],
+    )
 
 
 def regenerate(report: dict[str, Any]) -> str:
@@ -188,8 +246,10 @@ def regenerate(report: dict[str, Any]) -> str:
     lines = [report["command"]]
     if not model.get("bundled", True) and model.get("produced_by"):
         lines.insert(0, model["produced_by"] + " && \\")
-        note = (f"The model directory measured here ({model['name']}, {len(model['files'])} files: every backend, "
-                "size and precision timed comes from its manifest) is written by the export command first.")
+        note = (
+            f"The model directory measured here ({model['name']}, {len(model['files'])} files: every backend, "
+            "size and precision timed comes from its manifest) is written by the export command first."
+        )
     else:
         note = "The bundled model is measured; every file its manifest lists is timed."
     return note + "\n\n```bash\n" + "\n".join(lines) + "\n```"
@@ -197,13 +257,18 @@ def regenerate(report: dict[str, Any]) -> str:
 
 def erratic_note(report: dict[str, Any], factor: float = 3.0) -> str:
     """Configurations whose p90 exceeds ``factor`` x their median: their medians deserve less trust."""
-    rows = [r for r in (report.get("latency") or {}).get("results", [])
-            if r["detect_ms"]["p90"] > factor * r["detect_ms"]["median"]]
+    rows = [
+        r
+        for r in (report.get("latency") or {}).get("results", [])
+        if r["detect_ms"]["p90"] > factor * r["detect_ms"]["median"]
+    ]
     if not rows:
         return ""
     names = ", ".join(f"{r['key']} (median {_median(r):.0f} ms, p90 {r['detect_ms']['p90']:.0f} ms)" for r in rows)
-    return (f"- Erratic in this run (p90 > {factor:.0f}x median): {names}. Their medians are less trustworthy than the "
-            "others'; rerun on an idle machine before quoting them.")
+    return (
+        f"- Erratic in this run (p90 > {factor:.0f}x median): {names}. Their medians are less trustworthy than the "
+        "others'; rerun on an idle machine before quoting them."
+    )
 
 
 def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, str] | None = None) -> str:
@@ -215,8 +280,11 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
     accuracy = report.get("accuracy") or {}
     data = accuracy.get("data") or {}
     wider, fddb = data.get("widerface") or {}, data.get("fddb") or {}
-    runtimes = ", ".join(f"{k} {v[k]}" for k in ("onnxruntime", "openvino", "ai-edge-litert", "numpy",
-                                                  "opencv-python-headless") if v.get(k))
+    runtimes = ", ".join(
+        f"{k} {v[k]}"
+        for k in ("onnxruntime", "openvino", "ai-edge-litert", "numpy", "opencv-python-headless")
+        if v.get(k)
+    )
     images = lat.get("images", [])
     sizes = sorted({f"{i['width']}x{i['height']}" for i in images})
     ratios = report.get("ratios") or {}
@@ -227,7 +295,8 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
         "`benchmark.json`.",
         "## This machine",
         f"- CPU: **{m['cpu']}**, {m['usable_cores']} usable cores ({m['logical_cores']} logical), "
-        f"{m.get('memory_gb')} GB RAM, {m.get('hypervisor') or 'bare metal'}; SIMD: {', '.join(m.get('cpu_flags') or []) or '–'}.\n"
+        f"{m.get('memory_gb')} GB RAM, {m.get('hypervisor') or 'bare metal'}; "
+        f"SIMD: {', '.join(m.get('cpu_flags') or []) or '–'}.\n"
         f"- {m['os']}, Python {m['python']}; {runtimes}.\n"
         f"- Load average {m.get('load_average')} at the start and {report.get('load_average_end')} at the end: "
         "this machine is shared (other engineers' tests run on it), so absolute figures are noisy, by tens of "
@@ -311,9 +380,11 @@ def write_doc(report: dict[str, Any], doc_path: Path) -> Path:
     doc_path = Path(doc_path)
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     links = _copy_plots(report, doc_path)
-    missing = {"gpu-check": "No GPU run recorded: run `python -m benchmarks.gpu_check run` on a CUDA machine.",
-               "tracking": "Not measured yet: `python -m benchmarks.tracking --doc docs/BENCHMARKS.md`.",
-               "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`.",
-               "stream-memory": "Not measured yet: `python -m benchmarks.memory stream --doc docs/BENCHMARKS.md`."}
+    missing = {
+        "gpu-check": "No GPU run recorded: run `python -m benchmarks.gpu_check run` on a CUDA machine.",
+        "tracking": "Not measured yet: `python -m benchmarks.tracking --doc docs/BENCHMARKS.md`.",
+        "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`.",
+        "stream-memory": "Not measured yet: `python -m benchmarks.memory stream --doc docs/BENCHMARKS.md`.",
+    }
     doc_path.write_text(render(report, links, {name: block(doc_path, name, text) for name, text in missing.items()}))
     return doc_path

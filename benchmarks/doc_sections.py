@@ -9,8 +9,12 @@ import json
 from pathlib import Path
 
 #: section name → module with ``render_markdown(result: dict) -> str``
-SECTIONS = {"gpu-check": "benchmarks.gpu_check", "tracking": "benchmarks.tracking",
-            "cold-start": "benchmarks.cold_start", "stream-memory": "benchmarks.memory"}
+SECTIONS = {
+    "gpu-check": "benchmarks.gpu_check",
+    "tracking": "benchmarks.tracking",
+    "cold-start": "benchmarks.cold_start",
+    "stream-memory": "benchmarks.memory",
+}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import platform
@@ -68,14 +69,29 @@ class CheckOptions:
     phase_timeout_s: float = 240.0
 
     @classmethod
-    def full(cls, device: str = "cuda") -> "CheckOptions":
+    def full(cls, device: str = "cuda") -> CheckOptions:
         return cls(device=device)
 
     @classmethod
-    def tiny(cls, device: str = "cpu") -> "CheckOptions":
-        return cls(device=device, size=128, batch=4, scratch_steps=6, log_interval=2, ceiling_steps=2, ddp_steps=4,
-                   ddp_stop_after=2, finetune_steps=2, eval_images=2, num_workers=1, latency_batches=[1, 2],
-                   latency_dtypes=["fp32"], latency_iters=2, latency_repeats=2, phase_timeout_s=180.0)
+    def tiny(cls, device: str = "cpu") -> CheckOptions:
+        return cls(
+            device=device,
+            size=128,
+            batch=4,
+            scratch_steps=6,
+            log_interval=2,
+            ceiling_steps=2,
+            ddp_steps=4,
+            ddp_stop_after=2,
+            finetune_steps=2,
+            eval_images=2,
+            num_workers=1,
+            latency_batches=[1, 2],
+            latency_dtypes=["fp32"],
+            latency_iters=2,
+            latency_repeats=2,
+            phase_timeout_s=180.0,
+        )
 
 
 @dataclass
@@ -114,7 +130,9 @@ def make_subset(data_root: Path, out: Path, train_images: int = 224, val_images:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src / "WIDER_train" / "images" / key, target)
     (Path(out) / TRAIN_ANNOTATIONS).write_text("\n".join(out_lines) + "\n")
-    val_keys = sorted(str(p.relative_to(src / "WIDER_val" / "images")) for p in (src / "WIDER_val" / "images").rglob("*.jpg"))
+    val_keys = sorted(
+        str(p.relative_to(src / "WIDER_val" / "images")) for p in (src / "WIDER_val" / "images").rglob("*.jpg")
+    )
     for key in _spread(val_keys, val_images):
         target = dst / "WIDER_val" / "images" / key
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -154,8 +172,9 @@ def _run(cmd: list[str], log_path: Path, timeout_s: float, env: dict[str, str] |
     with log_path.open("a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s,
-                              env={**os.environ, **(env or {})}, check=False)
+        proc = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, env={**os.environ, **(env or {})}, check=False
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"exit {proc.returncode}: {' '.join(cmd[:6])} …")
 
@@ -180,18 +199,40 @@ def _phase(name: str, work: Path, body: Callable[[Phase, Path], None]) -> Phase:
     phase.seconds = round(time.perf_counter() - start, 1)
     if phase.status != "ok":
         phase.log_tail = _tail(log_path)
-    print(f"[gpu-check] {name}: {phase.status} ({phase.seconds} s){' — ' + phase.error if phase.error else ''}",
-          flush=True)
+    print(
+        f"[gpu-check] {name}: {phase.status} ({phase.seconds} s){' — ' + phase.error if phase.error else ''}",
+        flush=True,
+    )
     return phase
 
 
-def _train_cmd(config: str, data_root: Path, out: Path, device: str, max_steps: int, o: CheckOptions,
-               extra: list[str] = ()) -> list[str]:
-    sets = [f"train.batch_size={o.batch}", f"train.sizes=[{o.size}]", f"data.num_workers={o.num_workers}",
-            f"data.annotations=[\"{TRAIN_ANNOTATIONS}\"]", f"log.interval={o.log_interval}", "log.tensorboard=off",
-            "checkpoint.interval=0"]
-    cmd = ["-m", "training.train", "--config", config, "--data-root", str(data_root), "--out", str(out),
-           "--max-steps", str(max_steps), "--device", device, "--no-progress"]
+def _train_cmd(
+    config: str, data_root: Path, out: Path, device: str, max_steps: int, o: CheckOptions, extra: list[str] = ()
+) -> list[str]:
+    sets = [
+        f"train.batch_size={o.batch}",
+        f"train.sizes=[{o.size}]",
+        f"data.num_workers={o.num_workers}",
+        f'data.annotations=["{TRAIN_ANNOTATIONS}"]',
+        f"log.interval={o.log_interval}",
+        "log.tensorboard=off",
+        "checkpoint.interval=0",
+    ]
+    cmd = [
+        "-m",
+        "training.train",
+        "--config",
+        config,
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--max-steps",
+        str(max_steps),
+        "--device",
+        device,
+        "--no-progress",
+    ]
     for s in sets:
         cmd += ["--set", s]
     return cmd + list(extra)
@@ -227,8 +268,10 @@ def _training_figures(run_dir: Path, batch: int) -> dict[str, Any]:
 def phase_scratch(o: CheckOptions, data_root: Path, work: Path) -> Callable[[Phase, Path], None]:
     def body(phase: Phase, log: Path) -> None:
         out = work / "scratch"
-        cmd = [sys.executable, *_train_cmd(SCRATCH_RECIPE, data_root, out, o.device, o.scratch_steps, o,
-                                           ["--set", "eval.enabled=false"])]
+        cmd = [
+            sys.executable,
+            *_train_cmd(SCRATCH_RECIPE, data_root, out, o.device, o.scratch_steps, o, ["--set", "eval.enabled=false"]),
+        ]
         phase.commands.append(" ".join(cmd[1:]))
         _run(cmd, log, o.phase_timeout_s)
         fig = _training_figures(out, o.batch)
@@ -238,17 +281,32 @@ def phase_scratch(o: CheckOptions, data_root: Path, work: Path) -> Callable[[Pha
         phase.figures = fig
         if not fig["loss_decreased"]:
             raise RuntimeError(f"loss did not go down: {fig['loss_first_window']} -> {fig['loss_last_window']}")
+
     return body
 
 
 def phase_ceiling(o: CheckOptions, data_root: Path, work: Path) -> Callable[[Phase, Path], None]:
     def body(phase: Phase, log: Path) -> None:
         result = work / "ceiling.json"
-        cmd = [sys.executable, "-m", "benchmarks.gpu_check", "_ceiling", "--data-root", str(data_root),
-               "--work", str(work), "--device", o.device, "--json", str(result), *_size_args(o)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu_check",
+            "_ceiling",
+            "--data-root",
+            str(data_root),
+            "--work",
+            str(work),
+            "--device",
+            o.device,
+            "--json",
+            str(result),
+            *_size_args(o),
+        ]
         phase.commands.append(" ".join(cmd[1:]))
         _run(cmd, log, o.phase_timeout_s)
         phase.figures = json.loads(result.read_text())
+
     return body
 
 
@@ -256,13 +314,29 @@ def phase_ddp(o: CheckOptions, data_root: Path, work: Path) -> Callable[[Phase, 
     def body(phase: Phase, log: Path) -> None:
         out = work / "ddp"
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"]
-        first = launcher + _train_cmd(SCRATCH_RECIPE, data_root, out, o.device, o.ddp_steps, o,
-                                      ["--set", "eval.enabled=false", "--stop-after", str(o.ddp_stop_after)])
+        first = launcher + _train_cmd(
+            SCRATCH_RECIPE,
+            data_root,
+            out,
+            o.device,
+            o.ddp_steps,
+            o,
+            ["--set", "eval.enabled=false", "--stop-after", str(o.ddp_stop_after)],
+        )
         phase.commands.append(" ".join(first[1:]))
         _run(first, log, o.phase_timeout_s)
         stopped = json.loads((out / "summary.json").read_text())
-        resume = launcher + ["-m", "training.train", "--resume", str(out / "checkpoints" / "last.pt"),
-                             "--data-root", str(data_root), "--out", str(out), "--no-progress"]
+        resume = launcher + [
+            "-m",
+            "training.train",
+            "--resume",
+            str(out / "checkpoints" / "last.pt"),
+            "--data-root",
+            str(data_root),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
         phase.commands.append(" ".join(resume[1:]))
         _run(resume, log, o.phase_timeout_s)
         done = json.loads((out / "summary.json").read_text())
@@ -275,40 +349,74 @@ def phase_ddp(o: CheckOptions, data_root: Path, work: Path) -> Callable[[Phase, 
             "last_loss": done["last"]["loss"] if done.get("last") else None,
         }
         if stopped["step"] != o.ddp_stop_after or done["step"] != o.ddp_steps:
-            raise RuntimeError(f"resume: stopped at {stopped['step']}, ended at {done['step']} "
-                               f"(expected {o.ddp_stop_after} then {o.ddp_steps})")
+            raise RuntimeError(
+                f"resume: stopped at {stopped['step']}, ended at {done['step']} "
+                f"(expected {o.ddp_stop_after} then {o.ddp_steps})"
+            )
+
     return body
 
 
 def phase_finetune_export(o: CheckOptions, data_root: Path, work: Path) -> Callable[[Phase, Path], None]:
     def body(phase: Phase, log: Path) -> None:
         out = work / "finetune"
-        train = [sys.executable, *_train_cmd(FINETUNE_RECIPE, data_root, out, o.device, o.finetune_steps, o,
-                                             ["--set", f"eval.max_images={o.eval_images}",
-                                              "--set", f"eval.input_size={o.size}"])]
+        train = [
+            sys.executable,
+            *_train_cmd(
+                FINETUNE_RECIPE,
+                data_root,
+                out,
+                o.device,
+                o.finetune_steps,
+                o,
+                ["--set", f"eval.max_images={o.eval_images}", "--set", f"eval.input_size={o.size}"],
+            ),
+        ]
         phase.commands.append(" ".join(train[1:]))
         _run(train, log, o.phase_timeout_s)
         fig = _training_figures(out, o.batch)
         export_dir = out / "export"
-        export = [sys.executable, "-m", "export", "--checkpoint", str(out / "final.pt"), "--formats", "onnx",
-                  "--sizes", str(o.size), "--out", str(export_dir)]
+        export = [
+            sys.executable,
+            "-m",
+            "export",
+            "--checkpoint",
+            str(out / "final.pt"),
+            "--formats",
+            "onnx",
+            "--sizes",
+            str(o.size),
+            "--out",
+            str(export_dir),
+        ]
         phase.commands.append(" ".join(export[1:]))
         _run(export, log, o.phase_timeout_s)
         manifest = json.loads((export_dir / "manifest.json").read_text())
         fig["exported_files"] = [f["path"] for f in manifest["files"]]
         fig["export_parity"] = [line for line in log.read_text().splitlines() if "parity" in line.lower()][-3:]
         phase.figures = fig
+
     return body
 
 
 def phase_latency(o: CheckOptions, work: Path) -> Callable[[Phase, Path], None]:
     def body(phase: Phase, log: Path) -> None:
         result = work / "latency.json"
-        cmd = [sys.executable, "-m", "benchmarks.gpu_check", "_latency", "--device", o.device, "--json", str(result),
-               *_size_args(o)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu_check",
+            "_latency",
+            "--device",
+            o.device,
+            "--json",
+            str(result),
+            *_size_args(o),
+        ]
         phase.commands.append(" ".join(cmd[1:]))
         _run(cmd, log, o.phase_timeout_s)
         phase.figures = json.loads(result.read_text())
+
     return body
 
 
@@ -322,7 +430,7 @@ def _recipe_epochs(name: str) -> float:
     return float(load_recipe(name).train.epochs)
 
 
-# ------------------------------------------------------------------------------------------------ in-process measurements
+# ---------------------------------------------------------------------------------------- in-process measurements
 
 
 def measure_ceiling(data_root: Path, work: Path, o: CheckOptions) -> dict[str, Any]:
@@ -334,10 +442,18 @@ def measure_ceiling(data_root: Path, work: Path, o: CheckOptions) -> dict[str, A
     from training.recipe import load_recipe
     from training.train import Trainer
 
-    recipe = load_recipe(SCRATCH_RECIPE, [f"train.batch_size={o.batch}", f"train.sizes=[{o.size}]",
-                                          f"train.device={o.device}", "data.num_workers=0",
-                                          f"data.annotations=[\"{TRAIN_ANNOTATIONS}\"]", "eval.enabled=false",
-                                          "log.tensorboard=off"])
+    recipe = load_recipe(
+        SCRATCH_RECIPE,
+        [
+            f"train.batch_size={o.batch}",
+            f"train.sizes=[{o.size}]",
+            f"train.device={o.device}",
+            "data.num_workers=0",
+            f'data.annotations=["{TRAIN_ANNOTATIONS}"]',
+            "eval.enabled=false",
+            "log.tensorboard=off",
+        ],
+    )
     ctx = D.setup(o.device)
     trainer = Trainer(recipe, ctx, data_root, work / "ceiling")
     trainer.batches.set_epoch(0)
@@ -387,7 +503,9 @@ def measure_latency(o: CheckOptions) -> dict[str, Any]:
         model = InferenceModel(base).to(device=device, dtype=dtype).eval()
         for batch in o.latency_batches:
             x = torch.rand(batch, 3, o.size, o.size, device=device, dtype=dtype) * 255 - 110
-            modes: list[tuple[str, Callable[[], Any] | None, str | None]] = [("eager", lambda: model(x), None)]
+            modes: list[tuple[str, Callable[[], Any] | None, str | None]] = [
+                ("eager", functools.partial(model, x), None)
+            ]
             if device.type == "cuda":
                 modes.append(("cuda_graph", _graph_replay(model, x), None))
             else:
@@ -398,8 +516,14 @@ def measure_latency(o: CheckOptions) -> dict[str, Any]:
                     rows.append({**row, "skipped": why})
                     continue
                 ms = _time_calls(fn, device, o.latency_iters, o.latency_repeats)
-                rows.append({**row, "ms_per_call": round(ms, 3), "ms_per_image": round(ms / batch, 4),
-                             "images_per_s": round(1000 * batch / ms, 1)})
+                rows.append(
+                    {
+                        **row,
+                        "ms_per_call": round(ms, 3),
+                        "ms_per_image": round(ms / batch, 4),
+                        "images_per_s": round(1000 * batch / ms, 1),
+                    }
+                )
     return {"size": o.size, "torch": rows, "onnxruntime": _onnxruntime_latency(o)}
 
 
@@ -458,8 +582,12 @@ def _onnxruntime_latency(o: CheckOptions) -> list[dict[str, Any]]:
     available = ort.get_available_providers()
     for device, provider in (("cuda", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider")):
         if provider not in available:
-            rows.append({"provider": device, "status": f"not installed (onnxruntime {ort.__version__} providers: "
-                                                       f"{', '.join(available)})"})
+            rows.append(
+                {
+                    "provider": device,
+                    "status": f"not installed (onnxruntime {ort.__version__} providers: {', '.join(available)})",
+                }
+            )
             continue
         import numpy as np
 
@@ -474,8 +602,15 @@ def _onnxruntime_latency(o: CheckOptions) -> list[dict[str, Any]]:
             start = time.perf_counter()
             detector.run_backend(tensor)
             times.append(1000 * (time.perf_counter() - start))
-        rows.append({"provider": device, "status": "ok", "batch": 1, "size": 640,
-                     "ms_per_call": round(statistics.median(times), 3)})
+        rows.append(
+            {
+                "provider": device,
+                "status": "ok",
+                "batch": 1,
+                "size": 640,
+                "ms_per_call": round(statistics.median(times), 3),
+            }
+        )
     return rows
 
 
@@ -483,8 +618,12 @@ def _onnxruntime_latency(o: CheckOptions) -> list[dict[str, Any]]:
 
 
 def environment(device: str) -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
-                            "cpu_count": os.cpu_count(), "requested_device": device}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "requested_device": device,
+    }
     try:
         import torch
 
@@ -502,8 +641,13 @@ def environment(device: str) -> dict[str, Any]:
         info["torch_error"] = f"{type(exc).__name__}: {exc}"
     smi = shutil.which("nvidia-smi")
     if smi:
-        query = subprocess.run([smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                               capture_output=True, text=True, timeout=30, check=False)
+        query = subprocess.run(
+            [smi, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         info["nvidia_smi"] = query.stdout.strip() or query.stderr.strip()
     for name in ("onnxruntime", "onnx", "numpy", "cv2"):
         try:
@@ -516,13 +660,14 @@ def environment(device: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ the check
 
 
-def run_check(data_root: Path, out: Path, work: Path, o: CheckOptions,
-              only: list[str] | None = None) -> dict[str, Any]:
+def run_check(data_root: Path, out: Path, work: Path, o: CheckOptions, only: list[str] | None = None) -> dict[str, Any]:
     """All phases in order (or ``only`` those named); returns the report, written after every phase."""
     data_root, out, work = Path(data_root), Path(out), Path(work)
     if not (data_root / TRAIN_ANNOTATIONS).is_file():
-        raise FileNotFoundError(f"{data_root / TRAIN_ANNOTATIONS} missing: fill the folder with "
-                                f"`python -m benchmarks.gpu_check subset --data-root ../shared/data --out {data_root}`")
+        raise FileNotFoundError(
+            f"{data_root / TRAIN_ANNOTATIONS} missing: fill the folder with "
+            f"`python -m benchmarks.gpu_check subset --data-root ../shared/data --out {data_root}`"
+        )
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -544,8 +689,10 @@ def run_check(data_root: Path, out: Path, work: Path, o: CheckOptions,
         "started_utc": started,
         "seconds": 0.0,
         "options": asdict(o),
-        "data": {"train_images": sum(1 for _ in (data_root / "widerface" / "WIDER_train").rglob("*.jpg")),
-                 "val_images": sum(1 for _ in (data_root / "widerface" / "WIDER_val").rglob("*.jpg"))},
+        "data": {
+            "train_images": sum(1 for _ in (data_root / "widerface" / "WIDER_train").rglob("*.jpg")),
+            "val_images": sum(1 for _ in (data_root / "widerface" / "WIDER_val").rglob("*.jpg")),
+        },
         "environment": environment(o.device),
         "phases": [],
         "ok": False,
@@ -594,36 +741,55 @@ def render_markdown(report: dict[str, Any]) -> str:
     scratch = phases.get("train_scratch_amp", {}).get("figures") or {}
     ceiling = phases.get("train_step_ceiling", {}).get("figures") or {}
     if scratch or ceiling:
-        lines += ["", "Training speed (`widerface_mnet025`, from scratch, AMP):", "",
-                  "| measured as | images/s | one WIDER epoch (12,880 images) | full recipe (250 epochs) |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "Training speed (`widerface_mnet025`, from scratch, AMP):",
+            "",
+            "| measured as | images/s | one WIDER epoch (12,880 images) | full recipe (250 epochs) |",
+            "|---|---|---|---|",
+        ]
         if scratch:
-            lines.append(f"| end to end (data loader with {o['num_workers']} workers, augmentation on the CPU) | "
-                         f"{scratch['images_per_s']} | {scratch['wider_epoch_min']} min | "
-                         f"{scratch['full_recipe_hours']} h |")
+            lines.append(
+                f"| end to end (data loader with {o['num_workers']} workers, augmentation on the CPU) | "
+                f"{scratch['images_per_s']} | {scratch['wider_epoch_min']} min | "
+                f"{scratch['full_recipe_hours']} h |"
+            )
         if ceiling:
-            lines.append(f"| GPU step only (one batch in memory, `Trainer.train_step`) | {ceiling['images_per_s']} | "
-                         f"{ceiling['wider_epoch_min']} min | {ceiling['full_recipe_hours']} h |")
+            lines.append(
+                f"| GPU step only (one batch in memory, `Trainer.train_step`) | {ceiling['images_per_s']} | "
+                f"{ceiling['wider_epoch_min']} min | {ceiling['full_recipe_hours']} h |"
+            )
     if scratch and ceiling:
-        lines += ["", f"- The end-to-end rate is {ceiling['images_per_s'] / scratch['images_per_s']:.1f}x below the "
-                      "GPU step alone: a run of this recipe is bound by the data loader (decode, crop, photometric "
-                      "jitter and anchor matching on the CPU workers), so more workers or GPU-side augmentation pay "
-                      "before any GPU tuning does."]
+        lines += [
+            "",
+            f"- The end-to-end rate is {ceiling['images_per_s'] / scratch['images_per_s']:.1f}x below the "
+            "GPU step alone: a run of this recipe is bound by the data loader (decode, crop, photometric "
+            "jitter and anchor matching on the CPU workers), so more workers or GPU-side augmentation pay "
+            "before any GPU tuning does.",
+        ]
     latency = phases.get("latency", {}).get("figures") or {}
     if latency.get("torch"):
-        lines += ["", f"Model latency at {latency['size']}x{latency['size']} (raw heads + softmax, no decoding), "
-                      "mean ms per call (median of repeats):", "",
-                  "| runtime | dtype | batch | eager ms | CUDA graph ms | graph images/s |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Model latency at {latency['size']}x{latency['size']} (raw heads + softmax, no decoding), "
+            "mean ms per call (median of repeats):",
+            "",
+            "| runtime | dtype | batch | eager ms | CUDA graph ms | graph images/s |",
+            "|---|---|---|---|---|---|",
+        ]
         by_key: dict[tuple[str, int], dict[str, Any]] = {}
         for row in latency["torch"]:
             by_key.setdefault((row["dtype"], row["batch"]), {})[row["mode"]] = row
         for (dtype, batch), modes in by_key.items():
             eager, graph = modes.get("eager", {}), modes.get("cuda_graph", {})
-            lines.append(f"| torch | {dtype} | {batch} | {eager.get('ms_per_call', eager.get('skipped', '—'))} | "
-                         f"{graph.get('ms_per_call', graph.get('skipped', '—'))} | {graph.get('images_per_s', '—')} |")
+            lines.append(
+                f"| torch | {dtype} | {batch} | {eager.get('ms_per_call', eager.get('skipped', '—'))} | "
+                f"{graph.get('ms_per_call', graph.get('skipped', '—'))} | {graph.get('images_per_s', '—')} |"
+            )
         for row in latency.get("onnxruntime", []):
-            lines.append(f"| onnxruntime {row['provider']} | fp32 | 1 | "
-                         f"{row.get('ms_per_call', row['status'])} | — | — |")
+            lines.append(
+                f"| onnxruntime {row['provider']} | fp32 | 1 | {row.get('ms_per_call', row['status'])} | — | — |"
+            )
         lines += _latency_notes(by_key)
     if report.get("provenance"):
         lines += ["", "How these figures were obtained:", "", *[f"- {line}" for line in report["provenance"]]]
@@ -638,14 +804,19 @@ def _latency_notes(by_key: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
     notes = []
     one = by_key.get(("fp32", 1), {})
     if "ms_per_call" in one.get("eager", {}) and "ms_per_call" in one.get("cuda_graph", {}):
-        notes.append(f"- Batch 1, fp32: CUDA-graph replay is {one['eager']['ms_per_call'] / one['cuda_graph']['ms_per_call']:.1f}x "
-                     "faster than eager — a network this small is bound by kernel launches, not by the GPU's "
-                     "arithmetic, so a GPU deployment should replay a captured graph (or use TensorRT).")
+        notes.append(
+            f"- Batch 1, fp32: CUDA-graph replay is "
+            f"{one['eager']['ms_per_call'] / one['cuda_graph']['ms_per_call']:.1f}x "
+            "faster than eager — a network this small is bound by kernel launches, not by the GPU's "
+            "arithmetic, so a GPU deployment should replay a captured graph (or use TensorRT)."
+        )
     largest = max((b for (_, b) in by_key), default=None)
     f32, f16 = by_key.get(("fp32", largest), {}), by_key.get(("fp16", largest), {})
     if "ms_per_call" in f32.get("cuda_graph", {}) and "ms_per_call" in f16.get("cuda_graph", {}):
-        notes.append(f"- Batch {largest}: fp16 is {f32['cuda_graph']['ms_per_call'] / f16['cuda_graph']['ms_per_call']:.2f}x "
-                     "fp32 (graph replay); at small batches the two are level.")
+        notes.append(
+            f"- Batch {largest}: fp16 is {f32['cuda_graph']['ms_per_call'] / f16['cuda_graph']['ms_per_call']:.2f}x "
+            "fp32 (graph replay); at small batches the two are level."
+        )
     return ["", *notes] if notes else []
 
 
@@ -655,20 +826,25 @@ def _phase_summary(p: dict[str, Any]) -> str:
         return (p.get("error") or "").replace("|", "/")
     rt = f.get("runtime", {})
     if p["name"] == "train_scratch_amp":
-        return (f"{f['steps']} steps, loss {f['loss_first_window']} → {f['loss_last_window']}, {f['images_per_s']} "
-                f"images/s, AMP {rt.get('amp')}, peak GPU memory {rt.get('max_memory_allocated_mb', '—')} MB")
+        return (
+            f"{f['steps']} steps, loss {f['loss_first_window']} → {f['loss_last_window']}, {f['images_per_s']} "
+            f"images/s, AMP {rt.get('amp')}, peak GPU memory {rt.get('max_memory_allocated_mb', '—')} MB"
+        )
     if p["name"] == "train_step_ceiling":
         return f"{f['step_ms']} ms per step of {f['batch']} images ({f['images_per_s']} images/s)"
     if p["name"] == "torchrun_resume":
-        return (f"process group {rt.get('process_group')}, {rt.get('sync_bn_layers')} SyncBatchNorm layers; stopped "
-                f"at step {f['stopped_at_step']}, resumed to {f['resumed_to_step']}")
+        return (
+            f"process group {rt.get('process_group')}, {rt.get('sync_bn_layers')} SyncBatchNorm layers; stopped "
+            f"at step {f['stopped_at_step']}, resumed to {f['resumed_to_step']}"
+        )
     if p["name"] == "finetune_export_onnx":
         ev = f.get("evals") or []
         aps = " → ".join(f"Hard {e.get('ap_hard', float('nan')):.3f}" for e in ev)
         return f"{f['steps']} steps, eval {aps or '—'}; exported {', '.join(f['exported_files'])}"
     if p["name"] == "latency":
         return f"{len(f.get('torch', []))} torch rows, onnxruntime: " + "; ".join(
-            f"{r['provider']} {r['status']}" for r in f.get("onnxruntime", []))
+            f"{r['provider']} {r['status']}" for r in f.get("onnxruntime", [])
+        )
     return ""
 
 
@@ -676,8 +852,9 @@ def _phase_summary(p: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu_check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("subset", help="copy the small data subset the GPU machine receives")
     s.add_argument("--data-root", type=Path, default=Path(os.environ.get("EDGE_SDK_DATA", "../shared/data")))

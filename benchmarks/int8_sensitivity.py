@@ -101,7 +101,7 @@ class ValImages:
     keys: list[str]
 
     @classmethod
-    def load(cls, data_root: Path, limit: int | None) -> "ValImages":
+    def load(cls, data_root: Path, limit: int | None) -> ValImages:
         from evaluation.widerface import list_widerface_images, load_widerface_gt
 
         root = data_root / "widerface"
@@ -118,27 +118,41 @@ def score(model: onnx.ModelProto, template: dict, input_size: list[int] | None, 
     with tempfile.TemporaryDirectory(prefix="edge_sdk_int8_sensitivity_") as scratch:
         path = Path(scratch) / "model.onnx"
         onnx.save(model, path)
-        manifest = dict(template, files=[{"path": path.name, "format": "onnx", "precision": "int8",
-                                          "input_size": input_size, "sha256": sha256_of(path),
-                                          "bytes": path.stat().st_size, "extra_files": []}])
+        manifest = dict(
+            template,
+            files=[
+                {
+                    "path": path.name,
+                    "format": "onnx",
+                    "precision": "int8",
+                    "input_size": input_size,
+                    "sha256": sha256_of(path),
+                    "bytes": path.stat().st_size,
+                    "extra_files": [],
+                }
+            ],
+        )
         (Path(scratch) / MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
         return score_directory(Path(scratch), "int8", input_size, val)
 
 
-def score_directory(model_dir: Path, precision: str, input_size: list[int] | None,
-                    val: ValImages) -> dict[str, float]:
+def score_directory(model_dir: Path, precision: str, input_size: list[int] | None, val: ValImages) -> dict[str, float]:
     from evaluation.detectors import run_detector, sdk_detector
     from evaluation.widerface import evaluate_widerface, image_path
 
-    detector = sdk_detector(model=model_dir, backend="onnxruntime", precision=precision,
-                            input_size=input_size[0] if input_size else None)
+    detector = sdk_detector(
+        model=model_dir, backend="onnxruntime", precision=precision, input_size=input_size[0] if input_size else None
+    )
     predictions, _, _ = run_detector(detector, {k: image_path(val.root, k) for k in val.keys}, progress=False)
     return evaluate_widerface(predictions, val.gt, images=val.keys).ap | {"images": len(val.keys)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.int8_sensitivity", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.int8_sensitivity",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", type=Path, default=Path("edge_sdk/models/retinaface_mnet025"))
     parser.add_argument("--file", default=None, help="the int8 QDQ ONNX file of --model (default: the 640 one)")
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -147,8 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads((args.model / MANIFEST_NAME).read_text(encoding="utf-8"))
     onnx_files = [f for f in manifest["files"] if f["format"] == "onnx"]
-    entry = next((f for f in onnx_files if (f["path"] == args.file if args.file else
-                                            f["precision"] == "int8" and f["input_size"] == [640, 640])), None)
+    entry = next(
+        (
+            f
+            for f in onnx_files
+            if (f["path"] == args.file if args.file else f["precision"] == "int8" and f["input_size"] == [640, 640])
+        ),
+        None,
+    )
     if entry is None:
         parser.error(f"no int8 ONNX file {args.file or 'at 640x640'} in {args.model / MANIFEST_NAME}")
     template = {k: v for k, v in manifest.items() if k != "files"}
@@ -169,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(file: str, fp32: dict[str, float], rows: list[tuple[str, int, dict[str, float]]],
-           limit: int | None) -> str:
+def render(file: str, fp32: dict[str, float], rows: list[tuple[str, int, dict[str, float]]], limit: int | None) -> str:
     base = rows[0][2]
     images = base["images"]
     lines = [
@@ -193,8 +212,10 @@ def render(file: str, fp32: dict[str, float], rows: list[tuple[str, int, dict[st
         return " / ".join(f"{100 * (ap[s] - reference[s]):+.2f}" for s in ("easy", "medium", "hard"))
 
     for label, removed, ap in rows:
-        lines.append(f"| {label} | {removed} | {ap['easy']:.4f} | {ap['medium']:.4f} | {ap['hard']:.4f} "
-                     f"| {change(ap, base)} | {change(ap, fp32)} |")
+        lines.append(
+            f"| {label} | {removed} | {ap['easy']:.4f} | {ap['medium']:.4f} | {ap['hard']:.4f} "
+            f"| {change(ap, base)} | {change(ap, fp32)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -62,33 +62,49 @@ def ours_plan(
     for backend in backends:
         info = BACKENDS[backend]
         if not info.is_installed():
-            skipped.append(skip_row(f"runtime not installed: {install_hint(info.extra)}", detector="ours",
-                                    backend=backend))
+            skipped.append(
+                skip_row(f"runtime not installed: {install_hint(info.extra)}", detector="ours", backend=backend)
+            )
             continue
         files = [f for f in manifest.files if f.format in info.formats]
         if not files:
-            skipped.append(skip_row(f"model {manifest.name!r} has no {'/'.join(info.formats)} file "
-                                    f"(python -m export --formats {info.formats[0]} ...)", detector="ours", backend=backend))
+            skipped.append(
+                skip_row(
+                    f"model {manifest.name!r} has no {'/'.join(info.formats)} file "
+                    f"(python -m export --formats {info.formats[0]} ...)",
+                    detector="ours",
+                    backend=backend,
+                )
+            )
             continue
         wanted = list(precisions) if precisions else sorted({f.precision for f in files})
         for device in devices:
             if device.lower() not in DEVICE_NAMES.get(backend, {}):
-                skipped.append(skip_row(f"{backend} has no {device} device", detector="ours", backend=backend,
-                                        device=device))
+                skipped.append(
+                    skip_row(f"{backend} has no {device} device", detector="ours", backend=backend, device=device)
+                )
                 continue
             runtime_device = DEVICE_NAMES[backend][device.lower()]
             present, detail = device_present(device_rows, backend, runtime_device)
             if not present:
-                skipped.append(skip_row(f"{device} not present ({detail})", detector="ours", backend=backend,
-                                        device=device))
+                skipped.append(
+                    skip_row(f"{device} not present ({detail})", detector="ours", backend=backend, device=device)
+                )
                 continue
             for precision in wanted:
                 for size in sizes:
                     if manifest.select(info.formats, precision, None if size is None else (size, size)) is None:
                         kind = "dynamic-shape" if size is None else f"{size}x{size} or dynamic-shape"
-                        skipped.append(skip_row(f"model lists no {precision} {info.formats[0]} file ({kind})",
-                                                detector="ours", backend=backend, precision=precision, device=device,
-                                                size=size_label(size)))
+                        skipped.append(
+                            skip_row(
+                                f"model lists no {precision} {info.formats[0]} file ({kind})",
+                                detector="ours",
+                                backend=backend,
+                                precision=precision,
+                                device=device,
+                                size=size_label(size),
+                            )
+                        )
                         continue
                     specs += [SubjectSpec("ours", size, t, backend, precision, device, model, purpose) for t in threads]
     return specs, skipped
@@ -116,16 +132,21 @@ def peer_plan(
             continue
         for device in devices:
             if device.lower() not in peer.devices:
-                skipped.append(skip_row(f"{name} has no {device} device (runs on {', '.join(peer.devices)})",
-                                        detector=name, device=device))
+                skipped.append(
+                    skip_row(
+                        f"{name} has no {device} device (runs on {', '.join(peer.devices)})",
+                        detector=name,
+                        device=device,
+                    )
+                )
                 continue
             if device.lower() != "cpu" and device_rows is not None:
                 present, detail = device_present(device_rows, peer.accelerator_runtime or "", device)
                 if not present:
                     skipped.append(skip_row(f"{device} not present ({detail})", detector=name, device=device))
                     continue
-            for size in (sizes if peer.any_size else [None]):
-                for t in (threads if peer.multi_threaded else [1]):
+            for size in sizes if peer.any_size else [None]:
+                for t in threads if peer.multi_threaded else [1]:
                     specs.append(SubjectSpec(name, size, t, device=device, purpose=purpose))
     return specs, skipped
 
@@ -142,8 +163,17 @@ def build_all(specs: Iterable[SubjectSpec]) -> tuple[list[Subject], list[dict[st
             subject = build_subject(spec)
         except SkipSubject as exc:
             log.warning("skip %s: %s", spec.key, exc)
-            skipped.append(skip_row(str(exc), key=spec.key, detector=spec.detector, backend=spec.backend,
-                                    precision=spec.precision, device=spec.device, size=size_label(spec.size)))
+            skipped.append(
+                skip_row(
+                    str(exc),
+                    key=spec.key,
+                    detector=spec.detector,
+                    backend=spec.backend,
+                    precision=spec.precision,
+                    device=spec.device,
+                    size=size_label(spec.size),
+                )
+            )
             continue
         after = rss_mb()
         load_mb[spec.key] = None if before is None or after is None else round(after - before, 1)
@@ -255,24 +285,32 @@ def summarize(
     for subject in subjects:
         spec, record = subject.spec, samples[subject.spec.key]
         detect = stats_ms(record.detect)
-        stages = {name: stats_ms(values) for name, values in record.stages.items()} if record.stages["inference"] else None
+        stages = (
+            {name: stats_ms(values) for name, values in record.stages.items()} if record.stages["inference"] else None
+        )
         bare = stages["inference"] if stages else None
-        rows.append({
-            **row_identity(subject),
-            "device": spec.device,
-            "spec": spec.to_dict(),
-            "info": subject.info,
-            "detect_ms": detect,
-            "fps": round(1000.0 / detect["median"], 2) if detect and detect["median"] > 0 else None,
-            "stages_ms": stages,
-            "bare_backend_ms": bare,
-            "overhead_ratio": round(detect["median"] / bare["median"], 3) if detect and bare and bare["median"] > 0
-            else None,
-            "faces_per_image": round(statistics.fmean(record.faces), 2) if record.faces else None,
-            "timed_rounds": record.rounds,
-            "memory": {"load_mb": load_mb.get(spec.key), "working_peak_mb": None if record.working_peak_mb is None
-                       else round(record.working_peak_mb, 1), "process_peak_mb": None},
-        })
+        rows.append(
+            {
+                **row_identity(subject),
+                "device": spec.device,
+                "spec": spec.to_dict(),
+                "info": subject.info,
+                "detect_ms": detect,
+                "fps": round(1000.0 / detect["median"], 2) if detect and detect["median"] > 0 else None,
+                "stages_ms": stages,
+                "bare_backend_ms": bare,
+                "overhead_ratio": round(detect["median"] / bare["median"], 3)
+                if detect and bare and bare["median"] > 0
+                else None,
+                "faces_per_image": round(statistics.fmean(record.faces), 2) if record.faces else None,
+                "timed_rounds": record.rounds,
+                "memory": {
+                    "load_mb": load_mb.get(spec.key),
+                    "working_peak_mb": None if record.working_peak_mb is None else round(record.working_peak_mb, 1),
+                    "process_peak_mb": None,
+                },
+            }
+        )
     return rows
 
 

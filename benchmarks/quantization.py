@@ -45,7 +45,7 @@ def _configs(model: Path, input_size: tuple[int, int] | None = (640, 640)) -> li
 
 
 def _previous_accuracy(path: Path) -> dict[str, Any]:
-    """"sha256@scale" → AP from a previous run's JSON; files are matched by content, so a re-trained or
+    """ "sha256@scale" → AP from a previous run's JSON; files are matched by content, so a re-trained or
     re-exported file is always scored again."""
     if not path.is_file():
         raise SystemExit(f"--reuse-accuracy: no previous results at {path}")
@@ -70,8 +70,11 @@ def _how(model: Path, model_file: Any) -> str:
 def _latency(model: Path, configs, image: np.ndarray, runs: int, threads: tuple[int, ...]) -> dict[tuple, float]:
     from edge_sdk import FaceDetector
 
-    detectors = {(b, p, t): FaceDetector(model=model, backend=b, precision=p, input_size=640, threads=t)
-                 for b, p, _ in configs for t in threads}
+    detectors = {
+        (b, p, t): FaceDetector(model=model, backend=b, precision=p, input_size=640, threads=t)
+        for b, p, _ in configs
+        for t in threads
+    }
     tensors = {key: det.preprocess(image)[0] for key, det in detectors.items()}
     samples: dict[tuple, list[float]] = {key: [] for key in detectors}
     for key, det in detectors.items():  # warm-up
@@ -101,16 +104,22 @@ def _accuracy(model: Path, backend: str, precision: str, root: Path, scale: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.quantization", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.quantization",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("docs/QUANTIZATION.md"))
     parser.add_argument("--json", type=Path, default=Path("out/quantization.json"))
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--reuse-accuracy", action="store_true",
-                        help="take the AP figures from --json (a previous run on the same files, checked by sha256) "
-                             "and measure only latency again, e.g. on a quieter machine")
+    parser.add_argument(
+        "--reuse-accuracy",
+        action="store_true",
+        help="take the AP figures from --json (a previous run on the same files, checked by sha256) "
+        "and measure only latency again, e.g. on a quieter machine",
+    )
     args = parser.parse_args(argv)
     previous = _previous_accuracy(args.json) if args.reuse_accuracy else {}
 
@@ -127,16 +136,28 @@ def main(argv: list[str] | None = None) -> int:
     latency = _latency(args.model, configs, image, args.runs, (1, 2))
     rows = []
     for backend, precision, model_file in configs:
-        rows.append({
-            "backend": backend, "precision": precision, "file": model_file.path.name, "sha256": model_file.sha256,
-            "how": _how(args.model, model_file),
-            "bytes": model_file.path.stat().st_size + sum(p.stat().st_size for p in model_file.extra_files),
-            "ap_640": accuracy(backend, precision, model_file, 640),
-            "latency_ms": {"1": latency[(backend, precision, 1)], "2": latency[(backend, precision, 2)]},
-        })
-    original_rows = [{"backend": backend, "precision": precision, "file": model_file.path.name,
-                      "sha256": model_file.sha256, "ap": accuracy(backend, precision, model_file, None)}
-                     for backend, precision, model_file in _configs(args.model, None)]
+        rows.append(
+            {
+                "backend": backend,
+                "precision": precision,
+                "file": model_file.path.name,
+                "sha256": model_file.sha256,
+                "how": _how(args.model, model_file),
+                "bytes": model_file.path.stat().st_size + sum(p.stat().st_size for p in model_file.extra_files),
+                "ap_640": accuracy(backend, precision, model_file, 640),
+                "latency_ms": {"1": latency[(backend, precision, 1)], "2": latency[(backend, precision, 2)]},
+            }
+        )
+    original_rows = [
+        {
+            "backend": backend,
+            "precision": precision,
+            "file": model_file.path.name,
+            "sha256": model_file.sha256,
+            "ap": accuracy(backend, precision, model_file, None),
+        }
+        for backend, precision, model_file in _configs(args.model, None)
+    ]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"rows": rows, "original_rows": original_rows}, indent=1))
     args.out.write_text(render(rows, original_rows), encoding="utf-8")
@@ -152,7 +173,7 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
         f"Generated {_dt.date.today().isoformat()} ({platform.machine()}, Python {platform.python_version()}) by",
         "`python -m benchmarks.quantization --model out/quant --data-root ../shared/data --out docs/QUANTIZATION.md`",
         "after `python -m export --formats onnx,openvino,tflite --sizes 640,dynamic --out out/quant` and",
-        "`python -m training.qat --model-dir out/quant` (QAT files + PTQ baselines, the recipe in its defaults; bundled",
+        "`python -m training.qat --model-dir out/quant` (QAT files + PTQ baselines, the recipe in its defaults; bundled",  # noqa: E501 (generated page text, kept as rendered)
         "with `python -m training.qat --model-dir out/quant --bundle-into edge_sdk/models/retinaface_mnet025`).",
         "How each int8 file was made (its manifest entry):",
         "",
@@ -161,7 +182,7 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
         "The experiments behind the QAT recipe: `docs/QAT_EXPERIMENTS.md`.",
         "",
         f"WIDER FACE val: {images} images (all 61 events), official protocol, score threshold 0.02, 640 letterbox.",
-        "Latency: median bare backend call at 640x640 (interleaved blocks of calls, same input); the machine is a shared",
+        "Latency: median bare backend call at 640x640 (interleaved blocks of calls, same input); the machine is a shared",  # noqa: E501 (generated page text, kept as rendered)
         "2-core VM, so compare within a column.",
         "",
         "| backend | precision | Easy AP | Medium AP | Hard AP | ms, 1 thread | ms, 2 threads | size MB | file |",
@@ -183,7 +204,7 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
         "Reading it:",
         "",
         "- OpenVINO and the OpenVINO int8 IR are one QDQ graph trained with conv outputs rounded only after their",
-        "  activation (OpenVINO fuses conv + LeakyReLU); the ONNX Runtime file is trained with every conv output rounded,",
+        "  activation (OpenVINO fuses conv + LeakyReLU); the ONNX Runtime file is trained with every conv output rounded,",  # noqa: E501 (generated page text, kept as rendered)
         "  because ORT only runs a conv in int8 (QLinearConv) when a QuantizeLinear follows it directly. The same",
         "  OpenVINO-style graph scores .8858 / .8383 / .5500 on ONNX Runtime, but a graph of that structure ran at",
         "  23 ms (1 thread) against 13 ms for fp32 there: its convs fall back to fp32 between extra (de)quantize nodes",
@@ -192,7 +213,7 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
         "  `training/qat.py`): against min/max ranges, same seed, +0.3 to +1.3 points on Easy/Medium and +0.25 to +0.9",
         "  on Hard (docs/QAT_EXPERIMENTS.md).",
         "- ONNX Runtime and LiteRT int8 lose more Hard AP than OpenVINO: their int8 convolutions cannot fuse LeakyReLU",
-        "  (ORT has no such kernel; TFLite's conv fuses only ReLU/ReLU6), so the conv output is rounded to 8 bits before",
+        "  (ORT has no such kernel; TFLite's conv fuses only ReLU/ReLU6), so the conv output is rounded to 8 bits before",  # noqa: E501 (generated page text, kept as rendered)
         "  the activation and again after it. Over three QAT seeds that costs ORT 0.4 Hard and 0.4 Medium points (the",
         "  OpenVINO-style graph on ORT: -0.50 Hard on average; the ORT file's graph: -0.92). The loss sits in backbone",
         "  stage 1 (strides 2-8, the small faces): with its activations in float the ORT file is at -0.07 Hard",
@@ -219,10 +240,18 @@ def render(rows: list[dict], original_rows: list[dict]) -> str:
     ]
     for r in original_rows:
         ap = r["ap"]
-        lines.append(f"| {r['backend']} | {PRECISION_LABELS[r['precision']]} | {ap['easy']:.4f} | {ap['medium']:.4f} | "
-                     f"{ap['hard']:.4f} | `{r['file']}` |")
-    lines += ["", *[f"- {backend}: {_accuracy_deltas(fp32, qat, ptq, 'ap')}"
-                    for backend, fp32, qat, ptq in _trios(original_rows)], ""]
+        lines.append(
+            f"| {r['backend']} | {PRECISION_LABELS[r['precision']]} | {ap['easy']:.4f} | {ap['medium']:.4f} | "
+            f"{ap['hard']:.4f} | `{r['file']}` |"
+        )
+    lines += [
+        "",
+        *[
+            f"- {backend}: {_accuracy_deltas(fp32, qat, ptq, 'ap')}"
+            for backend, fp32, qat, ptq in _trios(original_rows)
+        ],
+        "",
+    ]
     return "\n".join(lines)
 
 

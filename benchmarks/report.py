@@ -32,11 +32,20 @@ def compute_ratios(latency: list[dict[str, Any]], precisions_listed: list[str]) 
     YuNet and vs the reference RetinaFace at the same input size, threads and device."""
     ours = [r for r in latency if r["detector"] == "ours"]
     overhead = [
-        {"backend": r["backend"], "precision": r["precision"], "device": r["device"], "input_size": r["input_size"],
-         "threads": r["threads"], "detect_ms": _median(r), "bare_backend_ms": r["bare_backend_ms"]["median"],
-         "preprocess_ms": r["stages_ms"]["preprocess"]["median"], "postprocess_ms": r["stages_ms"]["postprocess"]["median"],
-         "overhead_ratio": r["overhead_ratio"]}
-        for r in ours if r.get("bare_backend_ms")
+        {
+            "backend": r["backend"],
+            "precision": r["precision"],
+            "device": r["device"],
+            "input_size": r["input_size"],
+            "threads": r["threads"],
+            "detect_ms": _median(r),
+            "bare_backend_ms": r["bare_backend_ms"]["median"],
+            "preprocess_ms": r["stages_ms"]["preprocess"]["median"],
+            "postprocess_ms": r["stages_ms"]["postprocess"]["median"],
+            "overhead_ratio": r["overhead_ratio"],
+        }
+        for r in ours
+        if r.get("bare_backend_ms")
     ]
     index = _index(latency)
     precision_rows = []
@@ -45,13 +54,24 @@ def compute_ratios(latency: list[dict[str, Any]], precisions_listed: list[str]) 
             continue
         base = index.get(("ours", r["backend"], "fp32", r["device"], r["input_size"], r["threads"]))
         if base and _median(base) and _median(r):
-            precision_rows.append({"backend": r["backend"], "precision": r["precision"], "device": r["device"],
-                                   "input_size": r["input_size"], "threads": r["threads"], "fp32_ms": _median(base),
-                                   "reduced_ms": _median(r), "speedup": round(_median(base) / _median(r), 3)})
+            precision_rows.append(
+                {
+                    "backend": r["backend"],
+                    "precision": r["precision"],
+                    "device": r["device"],
+                    "input_size": r["input_size"],
+                    "threads": r["threads"],
+                    "fp32_ms": _median(base),
+                    "reduced_ms": _median(r),
+                    "speedup": round(_median(base) / _median(r), 3),
+                }
+            )
     int8_note = None
     if "int8" not in precisions_listed:
-        int8_note = ("the model's manifest lists no int8 file yet, so there are no int8 figures; the harness times "
-                     "every precision the manifest lists, so int8 rows appear as soon as an int8 file is exported")
+        int8_note = (
+            "the model's manifest lists no int8 file yet, so there are no int8 figures; the harness times "
+            "every precision the manifest lists, so int8 rows appear as soon as an int8 file is exported"
+        )
     vs_peers: dict[str, list[dict[str, Any]]] = {}
     for peer in ("yunet", "reference"):
         pairs = []
@@ -60,9 +80,17 @@ def compute_ratios(latency: list[dict[str, Any]], precisions_listed: list[str]) 
                 continue
             other = index.get((peer, None, None, r["device"], r["input_size"], r["threads"]))
             if other and _median(other) and _median(r):
-                pairs.append({"backend": r["backend"], "device": r["device"], "input_size": r["input_size"],
-                              "threads": r["threads"], "ours_ms": _median(r), "peer_ms": _median(other),
-                              "speedup": round(_median(other) / _median(r), 3)})
+                pairs.append(
+                    {
+                        "backend": r["backend"],
+                        "device": r["device"],
+                        "input_size": r["input_size"],
+                        "threads": r["threads"],
+                        "ours_ms": _median(r),
+                        "peer_ms": _median(other),
+                        "speedup": round(_median(other) / _median(r), 3),
+                    }
+                )
         vs_peers[peer] = pairs
     return {
         "sdk_overhead": overhead,
@@ -129,20 +157,81 @@ def latency_tables(report: dict[str, Any]) -> str:
     peers = [r for r in rows if r["detector"] != "ours"]
     parts = []
     if ours:
-        parts.append(_table(
-            ["backend", "prec.", "device", "input", "thr", "detect() ms (median)", "p90", "FPS", "pre", "bare backend",
-             "post", "detect/bare", "file", "MB", "proc. peak MB"],
-            [[r["backend"], r["precision"], r["device"], r["input_size"], r["threads"], _median(r), r["detect_ms"]["p90"],
-              r["fps"], _stage(r, "preprocess"), _stage(r, "inference"), _stage(r, "postprocess"),
-              _fmt(r["overhead_ratio"], 2) + "x" if r["overhead_ratio"] else "–", r["info"].get("model_file", "–"),
-              _mb(r["info"].get("model_bytes")), r["memory"]["process_peak_mb"]] for r in ours]))
+        parts.append(
+            _table(
+                [
+                    "backend",
+                    "prec.",
+                    "device",
+                    "input",
+                    "thr",
+                    "detect() ms (median)",
+                    "p90",
+                    "FPS",
+                    "pre",
+                    "bare backend",
+                    "post",
+                    "detect/bare",
+                    "file",
+                    "MB",
+                    "proc. peak MB",
+                ],
+                [
+                    [
+                        r["backend"],
+                        r["precision"],
+                        r["device"],
+                        r["input_size"],
+                        r["threads"],
+                        _median(r),
+                        r["detect_ms"]["p90"],
+                        r["fps"],
+                        _stage(r, "preprocess"),
+                        _stage(r, "inference"),
+                        _stage(r, "postprocess"),
+                        _fmt(r["overhead_ratio"], 2) + "x" if r["overhead_ratio"] else "–",
+                        r["info"].get("model_file", "–"),
+                        _mb(r["info"].get("model_bytes")),
+                        r["memory"]["process_peak_mb"],
+                    ]
+                    for r in ours
+                ],
+            )
+        )
     if peers:
-        parts.append(_table(
-            ["peer", "input", "thr", "ms (median)", "p90", "FPS", "pre", "inference", "post", "faces/img",
-             "proc. peak MB"],
-            [[r["label"], r["input_size"], r["threads"], _median(r), r["detect_ms"]["p90"], r["fps"],
-              _stage(r, "preprocess"), _stage(r, "inference"), _stage(r, "postprocess"), r["faces_per_image"],
-              r["memory"]["process_peak_mb"]] for r in peers]))
+        parts.append(
+            _table(
+                [
+                    "peer",
+                    "input",
+                    "thr",
+                    "ms (median)",
+                    "p90",
+                    "FPS",
+                    "pre",
+                    "inference",
+                    "post",
+                    "faces/img",
+                    "proc. peak MB",
+                ],
+                [
+                    [
+                        r["label"],
+                        r["input_size"],
+                        r["threads"],
+                        _median(r),
+                        r["detect_ms"]["p90"],
+                        r["fps"],
+                        _stage(r, "preprocess"),
+                        _stage(r, "inference"),
+                        _stage(r, "postprocess"),
+                        r["faces_per_image"],
+                        r["memory"]["process_peak_mb"],
+                    ]
+                    for r in peers
+                ],
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -150,33 +239,83 @@ def ratio_tables(report: dict[str, Any]) -> str:
     ratios = report.get("ratios") or {}
     parts = []
     if ratios.get("sdk_overhead"):
-        parts.append("**SDK overhead** (" + ratios["overhead_definition"] + "):\n\n" + _table(
-            ["backend", "input", "thr", "detect() ms", "bare backend ms", "pre ms", "post ms", "detect/bare"],
-            [[r["backend"], r["input_size"], r["threads"], r["detect_ms"], r["bare_backend_ms"], r["preprocess_ms"],
-              r["postprocess_ms"], _fmt(r["overhead_ratio"], 2) + "x"] for r in ratios["sdk_overhead"]]))
+        parts.append(
+            "**SDK overhead** ("
+            + ratios["overhead_definition"]
+            + "):\n\n"
+            + _table(
+                ["backend", "input", "thr", "detect() ms", "bare backend ms", "pre ms", "post ms", "detect/bare"],
+                [
+                    [
+                        r["backend"],
+                        r["input_size"],
+                        r["threads"],
+                        r["detect_ms"],
+                        r["bare_backend_ms"],
+                        r["preprocess_ms"],
+                        r["postprocess_ms"],
+                        _fmt(r["overhead_ratio"], 2) + "x",
+                    ]
+                    for r in ratios["sdk_overhead"]
+                ],
+            )
+        )
     if ratios.get("precision_vs_fp32"):
-        parts.append("**Reduced precision vs fp32:**\n\n" + _table(
-            ["backend", "precision", "input", "thr", "fp32 ms", "ms", "speedup"],
-            [[r["backend"], r["precision"], r["input_size"], r["threads"], r["fp32_ms"], r["reduced_ms"],
-              _fmt(r["speedup"], 2) + "x"] for r in ratios["precision_vs_fp32"]]))
+        parts.append(
+            "**Reduced precision vs fp32:**\n\n"
+            + _table(
+                ["backend", "precision", "input", "thr", "fp32 ms", "ms", "speedup"],
+                [
+                    [
+                        r["backend"],
+                        r["precision"],
+                        r["input_size"],
+                        r["threads"],
+                        r["fp32_ms"],
+                        r["reduced_ms"],
+                        _fmt(r["speedup"], 2) + "x",
+                    ]
+                    for r in ratios["precision_vs_fp32"]
+                ],
+            )
+        )
     if ratios.get("int8_note"):
         parts.append(f"**int8 vs fp32:** {ratios['int8_note']}.")
     for peer, title in (("ours_vs_yunet", "YuNet"), ("ours_vs_reference", "the reference RetinaFace")):
         if ratios.get(peer):
-            parts.append(f"**Ours vs {title}** (speedup = {title} ms / ours ms, same input, threads, device):\n\n" + _table(
-                ["our backend", "input", "thr", "ours ms", f"{title} ms", "speedup"],
-                [[r["backend"], r["input_size"], r["threads"], r["ours_ms"], r["peer_ms"], _fmt(r["speedup"], 2) + "x"]
-                 for r in ratios[peer]]))
+            parts.append(
+                f"**Ours vs {title}** (speedup = {title} ms / ours ms, same input, threads, device):\n\n"
+                + _table(
+                    ["our backend", "input", "thr", "ours ms", f"{title} ms", "speedup"],
+                    [
+                        [
+                            r["backend"],
+                            r["input_size"],
+                            r["threads"],
+                            r["ours_ms"],
+                            r["peer_ms"],
+                            _fmt(r["speedup"], 2) + "x",
+                        ]
+                        for r in ratios[peer]
+                    ],
+                )
+            )
     return "\n\n".join(parts)
 
 
-def best_latency(report: dict[str, Any], detector: str, input_size: str, backend: str | None = None,
-                 precision: str | None = None) -> dict[str, Any] | None:
+def best_latency(
+    report: dict[str, Any], detector: str, input_size: str, backend: str | None = None, precision: str | None = None
+) -> dict[str, Any] | None:
     """The CPU latency row of a configuration with the lowest median over the thread counts measured (on a shared
     machine extra threads can hurt; the best count is what a user would pick)."""
-    rows = [r for r in (report.get("latency") or {}).get("results", [])
-            if r["detector"] == detector and r["input_size"] == input_size and r["device"] == "cpu"
-            and (detector != "ours" or (r["backend"] == backend and r["precision"] == precision))]
+    rows = [
+        r
+        for r in (report.get("latency") or {}).get("results", [])
+        if r["detector"] == detector
+        and r["input_size"] == input_size
+        and r["device"] == "cpu"
+        and (detector != "ours" or (r["backend"] == backend and r["precision"] == precision))
+    ]
     return min(rows, key=lambda r: _median(r) or float("inf")) if rows else None
 
 
@@ -195,11 +334,33 @@ def accuracy_table(report: dict[str, Any]) -> str:
         fd = (r.get("fddb") or {}).get("tpr_at_fp_discrete") or {}
         fc = (r.get("fddb") or {}).get("tpr_at_fp_continuous") or {}
         fast = best_latency(report, r["detector"], r["input_size"], r["backend"], r["precision"])
-        out.append([r["label"], r["input_size"], _ap(ap.get("easy")), _ap(ap.get("medium")), _ap(ap.get("hard")),
-                    _ap(fd.get("10")), _ap(fd.get("50")), _ap(fc.get("50")),
-                    f"{_median(fast):.1f} (t{fast['threads']})" if fast else "–"])
-    return _table(["detector", "input", "WIDER Easy AP", "Medium AP", "Hard AP", "FDDB TPR@10FP", "TPR@50FP",
-                   "TPR@50FP cont.", "latency ms (best threads)"], out)
+        out.append(
+            [
+                r["label"],
+                r["input_size"],
+                _ap(ap.get("easy")),
+                _ap(ap.get("medium")),
+                _ap(ap.get("hard")),
+                _ap(fd.get("10")),
+                _ap(fd.get("50")),
+                _ap(fc.get("50")),
+                f"{_median(fast):.1f} (t{fast['threads']})" if fast else "–",
+            ]
+        )
+    return _table(
+        [
+            "detector",
+            "input",
+            "WIDER Easy AP",
+            "Medium AP",
+            "Hard AP",
+            "FDDB TPR@10FP",
+            "TPR@50FP",
+            "TPR@50FP cont.",
+            "latency ms (best threads)",
+        ],
+        out,
+    )
 
 
 def skipped_list(report: dict[str, Any]) -> str:
@@ -218,15 +379,21 @@ def skipped_list(report: dict[str, Any]) -> str:
                 continue
             lines.append(f"- {part}: {' '.join([row.get('detector', '?'), *detail])}: {row['reason']}")
     if not_applicable:
-        lines.append("- devices these detectors cannot use at all: " + "; ".join(
-            f"{name} ({', '.join(dict.fromkeys(devices))})" for name, devices in not_applicable.items()))
+        lines.append(
+            "- devices these detectors cannot use at all: "
+            + "; ".join(f"{name} ({', '.join(dict.fromkeys(devices))})" for name, devices in not_applicable.items())
+        )
     return "\n".join(dict.fromkeys(lines))
 
 
 def device_table(report: dict[str, Any]) -> str:
-    return _table(["runtime", "device", "present", "detail"],
-                  [[d["runtime"], d["device"], "yes" if d["present"] else "not present", d["detail"]]
-                   for d in report.get("devices", [])])
+    return _table(
+        ["runtime", "device", "present", "detail"],
+        [
+            [d["runtime"], d["device"], "yes" if d["present"] else "not present", d["detail"]]
+            for d in report.get("devices", [])
+        ],
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -265,8 +432,13 @@ def plot_scatter(report: dict[str, Any], path: Path) -> Path | None:
         hard = ((acc.get("widerface") or {}).get("ap") or {}).get("hard")
         if hard is None:
             continue
-        matches = [r for r in latency if r["detector"] == acc["detector"] and r["input_size"] == acc["input_size"]
-                   and (acc["detector"] != "ours" or r["precision"] == acc["precision"])]
+        matches = [
+            r
+            for r in latency
+            if r["detector"] == acc["detector"]
+            and r["input_size"] == acc["input_size"]
+            and (acc["detector"] != "ours" or r["precision"] == acc["precision"])
+        ]
         by_backend: dict[str | None, dict[str, Any]] = {}
         for r in matches:  # the best thread count of each backend
             if r["backend"] not in by_backend or (_median(r) or 0) < (_median(by_backend[r["backend"]]) or 0):
@@ -288,8 +460,14 @@ def plot_scatter(report: dict[str, Any], path: Path) -> Path | None:
     labelled: set[tuple[str, str]] = set()
     for i, name in enumerate(names):
         mine = [p for p in points if p[0] == name]
-        ax.scatter([p[2] for p in mine], [p[3] for p in mine], label=name, color=cmap(i % 10),
-                   marker="o" if name.startswith("ours") else "s", s=46)
+        ax.scatter(
+            [p[2] for p in mine],
+            [p[3] for p in mine],
+            label=name,
+            color=cmap(i % 10),
+            marker="o" if name.startswith("ours") else "s",
+            s=46,
+        )
         for p in mine:
             family = "ours" if name.startswith("ours") else name
             if p[1] and (family, p[1]) not in labelled:  # one size label per detector family and size
@@ -342,8 +520,13 @@ def plot_breakdown(report: dict[str, Any], path: Path) -> Path | None:
             shown = min(total, limit) if limit else total
             ax.barh(i, shown, color="#999999", label=None if "total" in seen else "total (not separable)")
             seen.add("total")
-        ax.annotate(f"{total:.1f} ms" + (" →" if limit and total > limit else ""),
-                    (min(end, limit) if limit else end, i), xytext=(3, -3), textcoords="offset points", fontsize=7)
+        ax.annotate(
+            f"{total:.1f} ms" + (" →" if limit and total > limit else ""),
+            (min(end, limit) if limit else end, i),
+            xytext=(3, -3),
+            textcoords="offset points",
+            fontsize=7,
+        )
     ax.set_yticks(range(len(chosen)), labels, fontsize=7)
     if limit:
         ax.set_xlim(0, limit * 1.15)

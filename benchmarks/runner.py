@@ -71,10 +71,16 @@ def model_info(model: str | None) -> dict[str, Any]:
     return {
         "name": manifest.name,
         "directory": str(manifest.directory),
-        "files": [{"path": f.path.name, "format": f.format, "precision": f.precision,
-                   "input_size": None if f.input_size is None else f"{f.input_size[0]}x{f.input_size[1]}",
-                   "bytes": sum(p.stat().st_size for p in (f.path, *f.extra_files) if p.is_file())}
-                  for f in manifest.files],
+        "files": [
+            {
+                "path": f.path.name,
+                "format": f.format,
+                "precision": f.precision,
+                "input_size": None if f.input_size is None else f"{f.input_size[0]}x{f.input_size[1]}",
+                "bytes": sum(p.stat().st_size for p in (f.path, *f.extra_files) if p.is_file()),
+            }
+            for f in manifest.files
+        ],
         "precisions": sorted({f.precision for f in manifest.files}),
         "produced_by": manifest.produced_by.get("command"),
         "bundled": model is None,
@@ -96,10 +102,10 @@ def _backends(options: Options) -> list[str]:
 
 def run_latency(options: Options, backends: list[str], devices: list[dict[str, Any]]) -> dict[str, Any]:
     start = time.perf_counter()
-    specs, skipped = lat.ours_plan(options.model, backends, options.precisions, options.sizes, options.threads,
-                                   options.devices, devices)
-    peer_specs, peer_skipped = lat.peer_plan(options.peers, options.sizes, options.threads, options.devices,
-                                               devices)
+    specs, skipped = lat.ours_plan(
+        options.model, backends, options.precisions, options.sizes, options.threads, options.devices, devices
+    )
+    peer_specs, peer_skipped = lat.peer_plan(options.peers, options.sizes, options.threads, options.devices, devices)
     specs += peer_specs
     skipped += peer_skipped
     paths = latency_images(options.data_root, options.images)
@@ -112,10 +118,16 @@ def run_latency(options: Options, backends: list[str], devices: list[dict[str, A
             isolated[group] = mem.isolated(spec, paths)
     subjects, failed, load_mb = lat.build_all(specs)
     skipped += failed
-    log.info("latency: %d configurations x %d images x %d runs (+%d warm-up)", len(subjects), len(images),
-             options.runs, options.warmup)
-    samples, process_peak = lat.measure(subjects, images, options.runs, options.warmup, options.progress,
-                                        budget_s=options.budget)
+    log.info(
+        "latency: %d configurations x %d images x %d runs (+%d warm-up)",
+        len(subjects),
+        len(images),
+        options.runs,
+        options.warmup,
+    )
+    samples, process_peak = lat.measure(
+        subjects, images, options.runs, options.warmup, options.progress, budget_s=options.budget
+    )
     rows = lat.summarize(subjects, samples, load_mb)
     for row in rows:
         found = isolated.get(row["key"].rsplit("/", 1)[0], {})
@@ -125,15 +137,18 @@ def run_latency(options: Options, backends: list[str], devices: list[dict[str, A
         elif found:
             row["memory"]["isolated_baseline_mb"] = found.get("baseline_mb")
     return {
-        "images": [{"path": str(p), "height": int(i.shape[0]), "width": int(i.shape[1])}
-                   for p, i in zip(paths, images)],
+        "images": [
+            {"path": str(p), "height": int(i.shape[0]), "width": int(i.shape[1])} for p, i in zip(paths, images)
+        ],
         "runs": options.runs,
         "warmup": options.warmup,
         "calls_per_configuration": options.runs * len(images),
         "budget_seconds": options.budget,
-        "order": ("interleaved: every round times every configuration once per image, order rotated each round, "
-                  "20 ms pause before each configuration; a configuration whose rounds would exceed the budget "
-                  "takes part in fewer (at least 3) rounds"),
+        "order": (
+            "interleaved: every round times every configuration once per image, order rotated each round, "
+            "20 ms pause before each configuration; a configuration whose rounds would exceed the budget "
+            "takes part in fewer (at least 3) rounds"
+        ),
         "results": rows,
         "skipped": skipped,
         "process_peak_mb": None if process_peak is None else round(process_peak, 1),
@@ -142,8 +157,9 @@ def run_latency(options: Options, backends: list[str], devices: list[dict[str, A
     }
 
 
-def accuracy_specs(options: Options, backends: list[str],
-                   devices: list[dict[str, Any]]) -> tuple[list[SubjectSpec], list[dict[str, Any]]]:
+def accuracy_specs(
+    options: Options, backends: list[str], devices: list[dict[str, Any]]
+) -> tuple[list[SubjectSpec], list[dict[str, Any]]]:
     """Ours at each accuracy size and listed precision, on one backend (all backends give the same boxes within
     1e-4; ONNX Runtime first, as it has a dynamic-shape file), plus the peers at their accuracy settings."""
     threads = [min(options.threads)]  # accuracy does not depend on threads; one thread is the robust choice
@@ -153,16 +169,19 @@ def accuracy_specs(options: Options, backends: list[str],
     for size in options.accuracy_sizes:
         found: list[SubjectSpec] = []
         for backend in order:
-            found, _ = lat.ours_plan(options.model, [backend], options.precisions, [size], threads, ["cpu"], devices,
-                                     purpose="accuracy")
+            found, _ = lat.ours_plan(
+                options.model, [backend], options.precisions, [size], threads, ["cpu"], devices, purpose="accuracy"
+            )
             if found:
                 break
         if not found:
-            skipped.append(lat.skip_row("no backend has a model file for this size", detector="ours",
-                                        size=size_label(size)))
+            skipped.append(
+                lat.skip_row("no backend has a model file for this size", detector="ours", size=size_label(size))
+            )
         specs += found
-    peer_specs, peer_skipped = lat.peer_plan(options.peers, options.accuracy_sizes, threads, ["cpu"], devices,
-                                               "accuracy")
+    peer_specs, peer_skipped = lat.peer_plan(
+        options.peers, options.accuracy_sizes, threads, ["cpu"], devices, "accuracy"
+    )
     return specs + peer_specs, skipped + peer_skipped
 
 
@@ -176,8 +195,12 @@ def run_accuracy(options: Options, backends: list[str], devices: list[dict[str, 
         skipped += failed
         for subject in subjects:
             results.append(acc.evaluate_subject(subject, data, options.progress))
-    return {"data": data.describe(), "results": results, "skipped": skipped,
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "data": data.describe(),
+        "results": results,
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def peer_rows(options: Options, report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -193,11 +216,24 @@ def peer_rows(options: Options, report: dict[str, Any]) -> list[dict[str, Any]]:
             version = None
         status = "not requested" if name not in options.peers else ("ok" if name in measured else "skipped")
         if status == "skipped" and not problem:
-            reasons = [r["reason"] for part in ("latency", "accuracy")
-                       for r in (report.get(part) or {}).get("skipped", []) if r.get("detector") == name]
+            reasons = [
+                r["reason"]
+                for part in ("latency", "accuracy")
+                for r in (report.get(part) or {}).get("skipped", [])
+                if r.get("detector") == name
+            ]
             problem = reasons[0] if reasons else "nothing measured"
-        rows.append({"name": name, "label": peer.label, "status": status, "reason": problem if status != "ok" else None,
-                     "install": peer.install, "license": peer.license, "version": version})
+        rows.append(
+            {
+                "name": name,
+                "label": peer.label,
+                "status": status,
+                "reason": problem if status != "ok" else None,
+                "install": peer.install,
+                "license": peer.license,
+                "version": version,
+            }
+        )
     return rows
 
 

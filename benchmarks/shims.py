@@ -103,8 +103,13 @@ def _to_tensor(picture: Any) -> Any:
 
 
 def _torchvision_shim() -> dict[str, types.ModuleType]:
-    names = ("torchvision", "torchvision.ops", "torchvision.ops.boxes", "torchvision.transforms",
-             "torchvision.transforms.functional")
+    names = (
+        "torchvision",
+        "torchvision.ops",
+        "torchvision.ops.boxes",
+        "torchvision.transforms",
+        "torchvision.transforms.functional",
+    )
     modules = {name: types.ModuleType(name) for name in names}
     modules["torchvision.ops.boxes"].batched_nms = _batched_nms  # type: ignore[attr-defined]
     modules["torchvision.ops"].boxes = modules["torchvision.ops.boxes"]  # type: ignore[attr-defined]
@@ -119,8 +124,8 @@ def import_mtcnn() -> tuple[Any, str]:
     """``facenet_pytorch.MTCNN`` and how torchvision was provided ("torchvision X" or "pure-torch shim")."""
     try:
         import torchvision  # noqa: F401
-
         from torchvision.ops.boxes import batched_nms  # noqa: F401  (fails on a CUDA wheel over CPU torch)
+
         how = f"torchvision {torchvision.__version__}"
         from facenet_pytorch import MTCNN
     except (ImportError, RuntimeError, OSError):

@@ -90,7 +90,8 @@ class OursSubject:
         file = self.detector.model_file
         self.info = {
             "label": f"ours ({self.detector.backend_name}"
-                     + ("" if file.precision == "fp32" else f", {file.precision}") + ")",
+            + ("" if file.precision == "fp32" else f", {file.precision}")
+            + ")",
             "model_file": file.path.name,
             "model_bytes": sum(p.stat().st_size for p in (file.path, *file.extra_files)),
             "model_input": "dynamic" if file.dynamic else f"{file.input_size[0]}x{file.input_size[1]}",
@@ -137,7 +138,8 @@ def row_identity(subject: Subject) -> dict[str, Any]:
         "label": subject.info.get("label", spec.detector),
         "backend": spec.backend,
         "precision": spec.precision,
-        "input_size": size_label(spec.size) if spec.size is not None or spec.detector == "ours"
+        "input_size": size_label(spec.size)
+        if spec.size is not None or spec.detector == "ours"
         else subject.info.get("native_input", "original"),
         "size": spec.size,
         "threads": spec.threads,

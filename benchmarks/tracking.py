@@ -24,14 +24,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .doc_sections import publish
-
 import cv2
 import numpy as np
 
 from edge_sdk import FaceDetector
 from edge_sdk.detections import NO_TRACK, Detections
 from edge_sdk.tracking import FaceTracker, TrackerConfig, _iou_matrix
+
+from .doc_sections import publish
 
 CLIP_IMAGE = "12--Group/12_Group_Group_12_Group_Group_12_10"  # 13 faces, all found by the detector in the photo
 
@@ -187,7 +187,10 @@ def run(data_root: Path, backend: str = "onnxruntime", spec: ClipSpec = ClipSpec
         detect_ms.append((time.perf_counter() - start) * 1000)
     variants: dict[str, list[Detections]] = {"previous-frame IoU (baseline)": previous_frame_baseline(per_frame)}
     track_ms: dict[str, float] = {}
-    for name, config in (("FaceTracker", TrackerConfig()), ("FaceTracker, hold_frames=10", TrackerConfig(hold_frames=10))):
+    for name, config in (
+        ("FaceTracker", TrackerConfig()),
+        ("FaceTracker, hold_frames=10", TrackerConfig(hold_frames=10)),
+    ):
         tracker, tracked, times = FaceTracker(config), [], []
         for faces in per_frame:
             start = time.perf_counter()
@@ -197,8 +200,15 @@ def run(data_root: Path, backend: str = "onnxruntime", spec: ClipSpec = ClipSpec
     rows = []
     for name, reported in variants.items():
         s = score_tracks(clip.truth, reported)
-        rows.append({"tracker": name, **asdict(s), "recall": round(s.recall, 4), "coverage": round(s.coverage, 4),
-                     "track_ms_median": round(track_ms.get(name, float("nan")), 4) if name in track_ms else None})
+        rows.append(
+            {
+                "tracker": name,
+                **asdict(s),
+                "recall": round(s.recall, 4),
+                "coverage": round(s.coverage, 4),
+                "track_ms_median": round(track_ms.get(name, float("nan")), 4) if name in track_ms else None,
+            }
+        )
     return {
         "clip": {"image": CLIP_IMAGE, "annotated_faces": int(len(boxes)), **asdict(spec)},
         "backend": detector.backend_name,
@@ -222,18 +232,24 @@ def render_markdown(result: dict[str, Any]) -> str:
     ]
     for r in result["rows"]:
         cost = "—" if r["track_ms_median"] is None else f"{r['track_ms_median']:.3f}"
-        lines.append(f"| {r['tracker']} | {r['id_switches']} | {r['fragmentations']} | {r['ids_per_face']} | "
-                     f"{r['recall']:.3f} | {r['coverage']:.3f} | {cost} |")
-    lines += ["", "Blur coverage: visible face-frames overlapped (IoU ≥ 0.3) by a reported box — with "
-                  "`hold_frames` the tracker keeps reporting a briefly missed face's predicted box, so a privacy blur "
-                  "stays on it. Regenerate: `python -m benchmarks.tracking --data-root ../shared/data --out "
-                  "out/tracking --doc docs/BENCHMARKS.md`."]
+        lines.append(
+            f"| {r['tracker']} | {r['id_switches']} | {r['fragmentations']} | {r['ids_per_face']} | "
+            f"{r['recall']:.3f} | {r['coverage']:.3f} | {cost} |"
+        )
+    lines += [
+        "",
+        "Blur coverage: visible face-frames overlapped (IoU ≥ 0.3) by a reported box — with "
+        "`hold_frames` the tracker keeps reporting a briefly missed face's predicted box, so a privacy blur "
+        "stays on it. Regenerate: `python -m benchmarks.tracking --data-root ../shared/data --out "
+        "out/tracking --doc docs/BENCHMARKS.md`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tracking", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--backend", default="onnxruntime")

@@ -1,7 +1,7 @@
 """edge_sdk: small-face detection for edge devices (numpy + OpenCV + one inference runtime; no torch).
 
-    from edge_sdk import FaceDetector
-    faces = FaceDetector().detect(cv2.imread("photo.jpg"))
+from edge_sdk import FaceDetector
+faces = FaceDetector().detect(cv2.imread("photo.jpg"))
 """
 
 from ._version import DISTRIBUTION, __version__
@@ -20,7 +20,6 @@ from .errors import (
 )
 from .models import DEFAULT_MODEL, bundled_models
 from .tracking import FaceTracker, TrackerConfig
-
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -3,7 +3,8 @@ measures and writes it).
 
 :func:`edge_sdk.tuning.tune` loads every installed backend that has a file of the asked precision at the asked input
 size, times ``detect()`` on a fixed synthetic frame for a bounded run, and writes the ranking to a small JSON cache in
-the user cache directory (``platformdirs``: ``~/.cache/edge-face-sdk`` on Linux; ``$EDGE_SDK_CACHE_DIR`` overrides it; never
+the user cache directory (``platformdirs``: ``~/.cache/edge-face-sdk`` on Linux; ``$EDGE_SDK_CACHE_DIR`` overrides
+it; never
 inside site-packages). The cache is keyed by what decides the ranking — CPU model, core count, machine, Python and
 runtime versions, the model's manifest sha256, precision, input size and threads — so a new runtime version or
 another model re-tunes. :func:`cached_choice` reads it back for ``FaceDetector(backend="auto")``; a cache that is
@@ -26,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .cache import CACHE_ENV, cache_dir
+from .cache import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,13 @@ def cpu_model() -> str:
 @lru_cache(maxsize=1)
 def _machine_facts() -> tuple[str, int, str, str, tuple[tuple[str, str | None], ...]]:
     """What a process cannot change about its machine and runtimes (read once: metadata lookups cost milliseconds)."""
-    return (cpu_model(), os.cpu_count() or 1, platform.machine(), platform.python_version(),
-            tuple((p, _version(p)) for p in RUNTIME_PACKAGES))
+    return (
+        cpu_model(),
+        os.cpu_count() or 1,
+        platform.machine(),
+        platform.python_version(),
+        tuple((p, _version(p)) for p in RUNTIME_PACKAGES),
+    )
 
 
 def runtime_versions() -> tuple[tuple[str, str | None], ...]:
@@ -85,13 +91,21 @@ class TuneKey:
     threads: int | None
 
     @classmethod
-    def for_model(cls, manifest_sha256: str, precision: str, input_size: tuple[int, int] | None,
-                  threads: int | None) -> "TuneKey":
+    def for_model(
+        cls, manifest_sha256: str, precision: str, input_size: tuple[int, int] | None, threads: int | None
+    ) -> TuneKey:
         cpu, cores, machine, python, runtimes = _machine_facts()
-        return cls(cpu=cpu, cores=cores, machine=machine, python=python, runtimes=runtimes,
-                   manifest_sha256=manifest_sha256, precision=precision,
-                   input_size=None if input_size is None else (int(input_size[0]), int(input_size[1])),
-                   threads=threads)
+        return cls(
+            cpu=cpu,
+            cores=cores,
+            machine=machine,
+            python=python,
+            runtimes=runtimes,
+            manifest_sha256=manifest_sha256,
+            precision=precision,
+            input_size=None if input_size is None else (int(input_size[0]), int(input_size[1])),
+            threads=threads,
+        )
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -115,9 +129,14 @@ class TuneResult:
     measured_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": CACHE_FORMAT, "key": asdict(self.key), "key_digest": self.key.digest(),
-                "choice": self.choice, "candidates": [asdict(c) for c in self.candidates],
-                "measured_at": self.measured_at}
+        return {
+            "format": CACHE_FORMAT,
+            "key": asdict(self.key),
+            "key_digest": self.key.digest(),
+            "choice": self.choice,
+            "candidates": [asdict(c) for c in self.candidates],
+            "measured_at": self.measured_at,
+        }
 
 
 def manifest_digest(manifest_path: Path) -> str:
@@ -147,8 +166,12 @@ def _read_entries(path: Path) -> list[dict[str, Any]]:
             raise ValueError("entries are not a list of keyed results")
         return entries
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.warning("ignoring the backend-choice cache %s (%s: %s); run `edge-sdk tune` to rebuild it", path,
-                    type(exc).__name__, exc)
+        log.warning(
+            "ignoring the backend-choice cache %s (%s: %s); run `edge-sdk tune` to rebuild it",
+            path,
+            type(exc).__name__,
+            exc,
+        )
         return []
 
 
@@ -161,8 +184,9 @@ def cached_entry(key: TuneKey) -> dict[str, Any] | None:
     return None
 
 
-def cached_choice(manifest_path: Path, precision: str, input_size: tuple[int, int] | None,
-                  threads: int | None) -> str | None:
+def cached_choice(
+    manifest_path: Path, precision: str, input_size: tuple[int, int] | None, threads: int | None
+) -> str | None:
     """The backend :func:`tune` found fastest for this machine, runtimes, model and settings, or None."""
     entry = cached_entry(TuneKey.for_model(manifest_digest(manifest_path), precision, input_size, threads))
     return None if entry is None else entry["choice"]

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -38,7 +38,9 @@ class Face:
         return {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 5),
-            "landmarks": {name: [round(float(x), 2), round(float(y), 2)] for name, (x, y) in zip(LANDMARK_NAMES, self.landmarks)},
+            "landmarks": {
+                name: [round(float(x), 2), round(float(y), 2)] for name, (x, y) in zip(LANDMARK_NAMES, self.landmarks)
+            },
             "track_id": self.track_id,
         }
 
@@ -64,7 +66,7 @@ class Detections:
             object.__setattr__(self, "track_ids", np.full(len(self.scores), NO_TRACK, dtype=np.int64))
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
 
     def __len__(self) -> int:
@@ -74,7 +76,7 @@ class Detections:
         for i in range(len(self)):
             yield self._face(i)
 
-    def __getitem__(self, index: int | slice | np.ndarray | list) -> "Face | Detections":
+    def __getitem__(self, index: int | slice | np.ndarray | list) -> Face | Detections:
         if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
             return self._face(int(index))
         if isinstance(index, slice):
@@ -85,27 +87,33 @@ class Detections:
                 if rows.shape != (len(self),):
                     raise InvalidArgumentError(f"boolean mask of shape {rows.shape} for {len(self)} faces")
             elif rows.size and rows.dtype.kind not in "iu":
-                raise InvalidArgumentError(f"index faces with an int, a slice, a boolean mask or ints, got {rows.dtype}")
+                raise InvalidArgumentError(
+                    f"index faces with an int, a slice, a boolean mask or ints, got {rows.dtype}"
+                )
             else:
                 rows = rows.astype(np.intp)
         return Detections(self.boxes[rows], self.scores[rows], self.landmarks[rows], self.track_ids[rows])
 
     def _face(self, i: int) -> Face:
         track = int(self.track_ids[i])
-        return Face(box=self.boxes[i], score=float(self.scores[i]), landmarks=self.landmarks[i],
-                    track_id=None if track == NO_TRACK else track)
+        return Face(
+            box=self.boxes[i],
+            score=float(self.scores[i]),
+            landmarks=self.landmarks[i],
+            track_id=None if track == NO_TRACK else track,
+        )
 
     def to_array(self) -> np.ndarray:
         """YuNet / ``cv2.FaceDetectorYN`` layout: N x 15 rows ``x, y, w, h, 10 landmark coords, score``."""
         xywh = np.concatenate([self.boxes[:, :2], self.boxes[:, 2:4] - self.boxes[:, :2]], axis=1)
-        return np.concatenate(
-            [xywh, self.landmarks.reshape(len(self), -1), self.scores[:, None]], axis=1
-        ).astype(np.float32)
+        return np.concatenate([xywh, self.landmarks.reshape(len(self), -1), self.scores[:, None]], axis=1).astype(
+            np.float32
+        )
 
     def to_dicts(self) -> list[dict]:
         return [face.to_dict() for face in self]
 
-    def with_track_ids(self, track_ids: np.ndarray) -> "Detections":
+    def with_track_ids(self, track_ids: np.ndarray) -> Detections:
         return Detections(self.boxes, self.scores, self.landmarks, np.asarray(track_ids, dtype=np.int64))
 
     def crop(self, image: np.ndarray, i: int, margin: float = 0.0) -> np.ndarray:

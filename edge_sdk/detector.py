@@ -10,8 +10,8 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -49,8 +49,16 @@ class StreamItem(tuple):
     reconnects: int
     latency_ms: float  # the model call's time for this frame (its share of a batch); 0 for a frame that reused faces
 
-    def __new__(cls, frame: object, faces: Detections, index: int, timestamp: float,
-                media_time_ms: float | None = None, reconnects: int = 0, latency_ms: float = 0.0) -> "StreamItem":
+    def __new__(
+        cls,
+        frame: object,
+        faces: Detections,
+        index: int,
+        timestamp: float,
+        media_time_ms: float | None = None,
+        reconnects: int = 0,
+        latency_ms: float = 0.0,
+    ) -> StreamItem:
         item = super().__new__(cls, (frame, faces))
         item.index, item.timestamp, item.media_time_ms, item.reconnects = index, timestamp, media_time_ms, reconnects
         item.latency_ms = latency_ms
@@ -110,7 +118,8 @@ class FaceDetector:
             raise InvalidArgumentError(f"device must be a string (e.g. 'cpu', 'cuda', 'GPU') or None, got {device!r}")
         if model is not None and not isinstance(model, (str, os.PathLike)):
             raise InvalidArgumentError(
-                f"model must be None, a bundled model name, a model directory or a model file, got {model!r}")
+                f"model must be None, a bundled model name, a model directory or a model file, got {model!r}"
+            )
 
         directory, requested_file = resolve_model(model)
         self.manifest: Manifest = load_manifest(directory)
@@ -125,7 +134,10 @@ class FaceDetector:
         self._run_lock = None if getattr(self.backend, "thread_safe", False) else threading.Lock()
         self._self_check_once()
         #: where the construction time went (ms): choosing + verifying + loading the file, and the self-check run
-        self.load_timings = {"load_ms": (loaded - started) * 1000, "self_check_ms": (time.perf_counter() - loaded) * 1000}
+        self.load_timings = {
+            "load_ms": (loaded - started) * 1000,
+            "self_check_ms": (time.perf_counter() - loaded) * 1000,
+        }
 
     @property
     def backend_name(self) -> str:
@@ -199,7 +211,9 @@ class FaceDetector:
                     make_input(bgr, box, self.manifest.normalization, out=tensor[slot])
                 raw = [np.asarray(r) for r in self.run_backend(tensor)]
                 if any(r.shape[0] != len(chunk) for r in raw):
-                    raise BackendError(f"{self.backend.name} returned {[r.shape for r in raw]} for a batch of {len(chunk)}")
+                    raise BackendError(
+                        f"{self.backend.name} returned {[r.shape for r in raw]} for a batch of {len(chunk)}"
+                    )
                 for slot, index in enumerate(chunk):
                     results[index] = self.postprocess([r[slot : slot + 1] for r in raw], prepared[index][1])
         return [r for r in results if r is not None]
@@ -209,15 +223,28 @@ class FaceDetector:
         box_deltas, scores, landmark_deltas = (np.asarray(r)[0] for r in raw)
         try:
             return decode_detections(
-                box_deltas, scores, landmark_deltas, self._priors_for(box.canvas_height, box.canvas_width), box,
-                self.score_threshold, self.nms_threshold, self.manifest.anchors.variances, self.max_faces,
+                box_deltas,
+                scores,
+                landmark_deltas,
+                self._priors_for(box.canvas_height, box.canvas_width),
+                box,
+                self.score_threshold,
+                self.nms_threshold,
+                self.manifest.anchors.variances,
+                self.max_faces,
                 score_activation=self.manifest.score_activation,
             )
         except ValueError as exc:
             raise ModelLoadError(f"model output does not match the manifest's anchor config: {exc}") from exc
 
-    def stream(self, frames: Iterable[object], every: int = 1, batch_size: int = 1, track: bool = False,
-               tracker: TrackerConfig | None = None) -> Iterator[StreamItem]:
+    def stream(
+        self,
+        frames: Iterable[object],
+        every: int = 1,
+        batch_size: int = 1,
+        track: bool = False,
+        tracker: TrackerConfig | None = None,
+    ) -> Iterator[StreamItem]:
         """Yield a :class:`StreamItem` — ``(frame, detections)`` with the frame's index and timestamps — for each
         frame of an iterable (a list, a generator, an :class:`edge_sdk.sources.VideoSource`), in order.
 
@@ -237,13 +264,15 @@ class FaceDetector:
         face_tracker = FaceTracker(tracker) if (track or tracker is not None) else None
         return self._stream(iter(frames), every, batch_size, face_tracker)
 
-    def track(self, frames: Iterable[object], every: int = 1, batch_size: int = 1,
-              config: TrackerConfig | None = None) -> Iterator[StreamItem]:
+    def track(
+        self, frames: Iterable[object], every: int = 1, batch_size: int = 1, config: TrackerConfig | None = None
+    ) -> Iterator[StreamItem]:
         """:meth:`stream` with tracking on: each face carries a ``track_id`` stable across frames."""
         return self.stream(frames, every=every, batch_size=batch_size, track=True, tracker=config)
 
-    def _stream(self, frames: Iterator[object], every: int, batch_size: int,
-                tracker: FaceTracker | None) -> Iterator[StreamItem]:
+    def _stream(
+        self, frames: Iterator[object], every: int, batch_size: int, tracker: FaceTracker | None
+    ) -> Iterator[StreamItem]:
         last = Detections.empty()
         pending: list[tuple[bool, StreamItem]] = []  # (the model runs on it, item without faces), in arrival order
         waiting = 0  # frames in ``pending`` the model runs on
@@ -263,8 +292,9 @@ class FaceDetector:
             answered, last = self._detect_pending(pending, last, tracker)
             yield from answered
 
-    def _detect_pending(self, pending: list[tuple[bool, StreamItem]], last: Detections, tracker: FaceTracker | None
-                        ) -> tuple[list[StreamItem], Detections]:
+    def _detect_pending(
+        self, pending: list[tuple[bool, StreamItem]], last: Detections, tracker: FaceTracker | None
+    ) -> tuple[list[StreamItem], Detections]:
         """Detect the frames of ``pending`` the model runs on (one batch); every frame gets its faces, skipped ones
         those of the frame the model last ran on. Returns the answers and the newest detections."""
         to_run = [item.frame for runs, item in pending if runs]
@@ -286,9 +316,13 @@ class FaceDetector:
         from . import cache
 
         manifest_bytes = (self.manifest.directory / "manifest.json").read_bytes()
-        digest = cache.fact_digest(file=self.model_file.sha256, manifest=hashlib.sha256(manifest_bytes).hexdigest(),
-                                   backend=self.backend.name, size=self.input_size,
-                                   runtime=_loaded_runtime_version(BACKENDS[self.backend.name].packages))
+        digest = cache.fact_digest(
+            file=self.model_file.sha256,
+            manifest=hashlib.sha256(manifest_bytes).hexdigest(),
+            backend=self.backend.name,
+            size=self.input_size,
+            runtime=_loaded_runtime_version(BACKENDS[self.backend.name].packages),
+        )
         if cache.has_marker("self-check", digest):
             return
         self._self_check()
@@ -302,8 +336,11 @@ class FaceDetector:
         tensor = make_input(np.zeros((height, width, 3), np.uint8), box, self.manifest.normalization)
         outputs = [np.asarray(o) for o in self.run_backend(tensor)]
         expected_anchors = self.manifest.anchors.num_priors(height, width)
-        expected = [(1, expected_anchors, 4), (1, expected_anchors, self.manifest.num_classes),
-                    (1, expected_anchors, 2 * self.manifest.anchors.num_landmarks)]
+        expected = [
+            (1, expected_anchors, 4),
+            (1, expected_anchors, self.manifest.num_classes),
+            (1, expected_anchors, 2 * self.manifest.anchors.num_landmarks),
+        ]
         if len(outputs) != 3 or [o.shape for o in outputs] != expected:
             raise ModelLoadError(
                 f"{self.model_file.path.name}: outputs {[o.shape for o in outputs]} for a {width}x{height} input, "
@@ -342,7 +379,8 @@ def _choose(
             raise ModelLoadError(f"{requested_file.name} is not listed in {manifest.directory / 'manifest.json'}")
         if model_file.input_size is not None and model_file.input_size != input_size:
             raise InvalidArgumentError(
-                f"{requested_file.name} has a fixed input of {model_file.input_size}, but input_size={input_size} was asked"
+                f"{requested_file.name} has a fixed input of {model_file.input_size}, but input_size={input_size} "
+                "was asked"
             )
         specs = [s for s in _candidate_specs(backend) if model_file.format in s.formats]
         files = {s.name: model_file for s in specs}
@@ -361,8 +399,12 @@ def _choose(
         if backend == "auto":
             wanted = ", ".join(install_hint(s.extra) for s in specs)
             others = [s.name for s in BACKENDS.values() if s.is_installed()]
-            why = (f" (installed: {', '.join(others)}, but the model has no {precision} file at input size "
-                   f"{_size_text(input_size)} for them)" if others else "")
+            why = (
+                f" (installed: {', '.join(others)}, but the model has no {precision} file at input size "
+                f"{_size_text(input_size)} for them)"
+                if others
+                else ""
+            )
             raise BackendUnavailableError(
                 f"no installed runtime can run model {manifest.name!r} at {precision}, input size "
                 f"{_size_text(input_size)}{why}: {wanted}, or use a size/precision the installed "
@@ -375,8 +417,9 @@ def _choose(
     return [(s, files[s.name]) for s in installed]
 
 
-def _tuned_choice(manifest: Manifest, precision: str, input_size: tuple[int, int] | None,
-                  threads: int | None) -> str | None:
+def _tuned_choice(
+    manifest: Manifest, precision: str, input_size: tuple[int, int] | None, threads: int | None
+) -> str | None:
     from .backend_choice import cached_choice
 
     try:
@@ -386,8 +429,13 @@ def _tuned_choice(manifest: Manifest, precision: str, input_size: tuple[int, int
         return None
 
 
-def _load_first(candidates: list[tuple[BackendSpec, ModelFile]], manifest: Manifest, threads: int | None,
-                device: str | None, backend: str) -> tuple[Backend, ModelFile]:
+def _load_first(
+    candidates: list[tuple[BackendSpec, ModelFile]],
+    manifest: Manifest,
+    threads: int | None,
+    device: str | None,
+    backend: str,
+) -> tuple[Backend, ModelFile]:
     """Load the first candidate that works. With ``backend="auto"`` and a ``device``, a backend that lacks the device
     (its typed InvalidArgumentError) passes the choice on; if none has it, the error names what was tried."""
     refusals: list[str] = []
@@ -404,7 +452,8 @@ def _load_first(candidates: list[tuple[BackendSpec, ModelFile]], manifest: Manif
     installed = [s.name for s in BACKENDS.values() if s.is_installed()]
     raise InvalidArgumentError(
         f"no installed backend has device {device!r} (installed: {', '.join(installed) or 'none'}); "
-        + "; ".join(refusals))
+        + "; ".join(refusals)
+    )
 
 
 def _size_text(size: tuple[int, int] | None) -> str:
@@ -413,8 +462,11 @@ def _size_text(size: tuple[int, int] | None) -> str:
 
 def _files_text(manifest: Manifest, specs: list[BackendSpec]) -> str:
     formats = {f for s in specs for f in s.formats}
-    files = [f"{f.path.name} ({f.format}, {f.precision}, {_size_text(f.input_size)})" for f in manifest.files
-             if f.format in formats]
+    files = [
+        f"{f.path.name} ({f.format}, {f.precision}, {_size_text(f.input_size)})"
+        for f in manifest.files
+        if f.format in formats
+    ]
     return ", ".join(files) or "no files"
 
 
@@ -426,11 +478,10 @@ AUTO_ORDER = ("openvino", "tflite", "onnxruntime")
 
 def _candidate_specs(backend: str) -> list[BackendSpec]:
     if backend == "auto":
-        return [BACKENDS[n] for n in AUTO_ORDER if n in BACKENDS] + [s for n, s in BACKENDS.items() if n not in AUTO_ORDER]
+        return [BACKENDS[n] for n in AUTO_ORDER if n in BACKENDS] + [
+            s for n, s in BACKENDS.items() if n not in AUTO_ORDER
+        ]
     return [BACKENDS[backend]]
-
-
-
 
 
 def _is_bool(value: object) -> bool:
@@ -472,19 +523,22 @@ def _check_image_sequence(method: str, images: object) -> None:
     if isinstance(images, single) or type(images).__module__.startswith("PIL."):
         raise InvalidArgumentError(
             f"{method} takes a sequence of images (a list of arrays, paths, a generator, a video source), not a "
-            f"single image ({type(images).__name__}); use detect() for one image")
+            f"single image ({type(images).__name__}); use detect() for one image"
+        )
     try:
         iter(images)  # type: ignore[call-overload]
     except TypeError:
         raise InvalidArgumentError(
-            f"{method} takes an iterable of images (a list, a generator, a video source), got {images!r}") from None
+            f"{method} takes an iterable of images (a list, a generator, a video source), got {images!r}"
+        ) from None
 
 
 def _as_stream_item(item: object, index: int) -> StreamItem:
     """A frame of a stream with its metadata (and no faces yet)."""
     if isinstance(item, Frame):
-        return StreamItem(item.image, Detections.empty(), item.index, item.timestamp, item.media_time_ms,
-                          item.reconnects)
+        return StreamItem(
+            item.image, Detections.empty(), item.index, item.timestamp, item.media_time_ms, item.reconnects
+        )
     return StreamItem(item, Detections.empty(), index, time.time())
 
 
@@ -502,5 +556,7 @@ def _check_input_size(size: int | tuple[int, int] | None) -> tuple[int, int] | N
         or len(size) != 2
         or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 32 <= v <= 8192 for v in size)
     ):
-        raise InvalidArgumentError(f"input_size must be None, an int or (width, height) with values in [32, 8192], got {size!r}")
+        raise InvalidArgumentError(
+            f"input_size must be None, an int or (width, height) with values in [32, 8192], got {size!r}"
+        )
     return int(size[0]), int(size[1])

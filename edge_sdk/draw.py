@@ -17,8 +17,16 @@ def draw_detections(image_bgr: np.ndarray, detections: Detections) -> np.ndarray
     for face in detections:
         x1, y1, x2, y2 = (int(round(v)) for v in face.box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), thickness)
-        cv2.putText(canvas, f"{face.score:.2f}", (x1, max(0, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thickness, (0, 255, 0), thickness, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            f"{face.score:.2f}",
+            (x1, max(0, y1 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4 * thickness,
+            (0, 255, 0),
+            thickness,
+            cv2.LINE_AA,
+        )
         for (x, y), color in zip(face.landmarks, _LANDMARK_COLORS):
             cv2.circle(canvas, (int(round(x)), int(round(y))), thickness + 1, color, -1)
     return canvas

@@ -19,11 +19,10 @@ is refused before decoding), and on the shape of an array before it is converted
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import io
+import os
 import struct
+from pathlib import Path
 
 import cv2
 import imagesize
@@ -53,8 +52,10 @@ def to_bgr_uint8(image: object, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool 
             f"got {type(image).__name__}"
         )
     if image.ndim not in (2, 3):
-        raise InvalidImageError(f"image must be HxW or HxWxC, got shape {image.shape} (a batch? pass one image, "
-                                "or a list of images to detect_batch)")
+        raise InvalidImageError(
+            f"image must be HxW or HxWxC, got shape {image.shape} (a batch? pass one image, "
+            "or a list of images to detect_batch)"
+        )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InvalidImageError(f"image is empty (shape {image.shape})")
     _check_dimensions(image.shape[1], image.shape[0], max_pixels)  # before any conversion allocates

@@ -18,9 +18,10 @@ import json
 import math
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ModelLoadError
 from .preprocess import Normalization
@@ -40,8 +41,9 @@ MAX_STRIDE = 1024
 MAX_FILE_BYTES = 1 << 30  # a model file is read into memory whole; refuse anything absurd before reading it
 MAX_MANIFEST_BYTES = 16 << 20
 _LETTERBOX_NOTE = "keep aspect, image top-left, pad right/bottom with the mean (0 after normalization)"
-_OUTPUT_LAYOUT_NOTE = ("boxes (N,P,4) dx,dy,dw,dh; scores (N,P,2) background,face; landmarks (N,P,10) x,y per point; "
-                       "N = batch")
+_OUTPUT_LAYOUT_NOTE = (
+    "boxes (N,P,4) dx,dy,dw,dh; scores (N,P,2) background,face; landmarks (N,P,10) x,y per point; N = batch"
+)
 
 
 # ------------------------------------------------------------------------------------------------------ files
@@ -82,17 +84,34 @@ class ModelFile:
         return self.input_size is None
 
     @classmethod
-    def of_file(cls, directory: Path, path: Path, format: str, precision: str, input_size: tuple[int, int] | None,
-                extra_files: Iterable[Path] = (), output_names: dict[str, str] | None = None,
-                quantization: str | None = None, exporter: str = "") -> ModelFile:
+    def of_file(
+        cls,
+        directory: Path,
+        path: Path,
+        format: str,
+        precision: str,
+        input_size: tuple[int, int] | None,
+        extra_files: Iterable[Path] = (),
+        output_names: dict[str, str] | None = None,
+        quantization: str | None = None,
+        exporter: str = "",
+    ) -> ModelFile:
         """The entry of a file just written into ``directory``: checksums and size measured now."""
         extras = tuple(Path(p) for p in extra_files)
-        return cls(path=Path(path), format=format, precision=precision,
-                   input_size=None if input_size is None else (int(input_size[0]), int(input_size[1])),
-                   sha256=sha256_of(Path(path)), extra_files=extras, extra_sha256=tuple(sha256_of(p) for p in extras),
-                   output_names=None if output_names is None else dict(output_names), quantization=quantization,
-                   exporter=exporter, bytes=sum(p.stat().st_size for p in (Path(path), *extras)),
-                   directory=Path(directory))
+        return cls(
+            path=Path(path),
+            format=format,
+            precision=precision,
+            input_size=None if input_size is None else (int(input_size[0]), int(input_size[1])),
+            sha256=sha256_of(Path(path)),
+            extra_files=extras,
+            extra_sha256=tuple(sha256_of(p) for p in extras),
+            output_names=None if output_names is None else dict(output_names),
+            quantization=quantization,
+            exporter=exporter,
+            bytes=sum(p.stat().st_size for p in (Path(path), *extras)),
+            directory=Path(directory),
+        )
 
     def read_verified(self) -> ModelBytes:
         """Read the file and its extra files once each, refusing any that resolves outside the model directory, is
@@ -416,7 +435,8 @@ def _parse(root: _Field, directory: Path) -> Manifest:
     num_classes = architecture.get("num_classes", SCORE_ACTIVATIONS[activation]).integer(1, 2)
     if num_classes != SCORE_ACTIVATIONS[activation]:
         raise architecture.get("num_classes").fail(
-            f"must be {SCORE_ACTIVATIONS[activation]} for score_activation {activation!r}")
+            f"must be {SCORE_ACTIVATIONS[activation]} for score_activation {activation!r}"
+        )
     order_field = root.get("landmark_order")
     landmark_order = tuple(v.text() for v in order_field.items(anchors.num_landmarks))
     if len(set(landmark_order)) != len(landmark_order):
@@ -449,12 +469,15 @@ def _parse(root: _Field, directory: Path) -> Manifest:
 def _parse_anchors(anchors: _Field) -> AnchorConfig:
     strides = tuple(s.integer(1, MAX_STRIDE) for s in anchors.get("strides").items(min_length=1))
     min_sizes_field = anchors.get("min_sizes")
-    min_sizes = tuple(tuple(m.integer(1, MAX_INPUT_SIDE) for m in level.items(min_length=1))
-                      for level in min_sizes_field.items(len(strides)))
+    min_sizes = tuple(
+        tuple(m.integer(1, MAX_INPUT_SIDE) for m in level.items(min_length=1))
+        for level in min_sizes_field.items(len(strides))
+    )
     variances = tuple(v.number(0, 10, low_open=True) for v in anchors.get("variances").items(2))
     num_landmarks = anchors.get("num_landmarks", 5).integer(1, 100)
-    return AnchorConfig(strides=strides, min_sizes=min_sizes, variances=(variances[0], variances[1]),
-                        num_landmarks=num_landmarks)
+    return AnchorConfig(
+        strides=strides, min_sizes=min_sizes, variances=(variances[0], variances[1]), num_landmarks=num_landmarks
+    )
 
 
 def _parse_path(value: _Field, directory: Path) -> Path:

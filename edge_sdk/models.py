@@ -32,6 +32,7 @@ def resolve_model(model: str | Path | None) -> tuple[Path, Path | None]:
     if path.is_file():
         return path.parent, path
     raise ModelLoadError(
-        f"model {str(model)!r} not found: give a bundled model name ({', '.join(bundled_models()) or 'none installed'}), "
+        f"model {str(model)!r} not found: give a bundled model name "
+        f"({', '.join(bundled_models()) or 'none installed'}), "
         "a model directory with a manifest.json, or a model file beside its manifest"
     )

@@ -34,7 +34,7 @@ class Letterbox:
         return self.resized_height / self.src_height
 
     @classmethod
-    def fit(cls, src_width: int, src_height: int, canvas_width: int, canvas_height: int) -> "Letterbox":
+    def fit(cls, src_width: int, src_height: int, canvas_width: int, canvas_height: int) -> Letterbox:
         """Largest aspect-preserving resize that fits the canvas."""
         scale = min(canvas_width / src_width, canvas_height / src_height)
         resized_w = min(canvas_width, max(1, round(src_width * scale)))
@@ -42,14 +42,16 @@ class Letterbox:
         return cls(src_width, src_height, resized_w, resized_h, canvas_width, canvas_height)
 
     @classmethod
-    def pad_to_multiple(cls, src_width: int, src_height: int, multiple: int) -> "Letterbox":
+    def pad_to_multiple(cls, src_width: int, src_height: int, multiple: int) -> Letterbox:
         """No resize; pad right/bottom to a multiple of ``multiple`` (dynamic-shape models)."""
         canvas_w = math.ceil(src_width / multiple) * multiple
         canvas_h = math.ceil(src_height / multiple) * multiple
         return cls(src_width, src_height, src_width, src_height, canvas_w, canvas_h)
 
     @classmethod
-    def for_input_size(cls, src_width: int, src_height: int, input_size: tuple[int, int] | None, multiple: int) -> "Letterbox":
+    def for_input_size(
+        cls, src_width: int, src_height: int, input_size: tuple[int, int] | None, multiple: int
+    ) -> Letterbox:
         """The runtime's rule: fit into ``input_size`` (width, height), or None → own size padded to ``multiple``."""
         if input_size is None:
             return cls.pad_to_multiple(src_width, src_height, multiple)
@@ -96,7 +98,9 @@ def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization, out: 
         planes = tensor[0]
     else:
         if out.shape != (3, box.canvas_height, box.canvas_width) or out.dtype != np.float32:
-            raise ValueError(f"out must be float32 (3, {box.canvas_height}, {box.canvas_width}), got {out.dtype} {out.shape}")
+            raise ValueError(
+                f"out must be float32 (3, {box.canvas_height}, {box.canvas_width}), got {out.dtype} {out.shape}"
+            )
         tensor = planes = out
     source_channels = (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
     for plane, (source, mean, std) in enumerate(zip(source_channels, norm.mean, norm.std)):

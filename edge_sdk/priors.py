@@ -59,7 +59,7 @@ class AnchorConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AnchorConfig":
+    def from_dict(cls, data: dict) -> AnchorConfig:
         return cls(
             strides=tuple(int(s) for s in data["strides"]),
             min_sizes=tuple(tuple(int(v) for v in sizes) for sizes in data["min_sizes"]),

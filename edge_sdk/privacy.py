@@ -10,7 +10,7 @@ blurred at least as strongly as it would be alone.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -90,8 +90,14 @@ def _apply_by_level(
         members, own = regions[levels == level], strengths[levels == level]
         strength = int(own.max())
         pad = int(context(strength))
-        bounds = np.array([max(0, members[:, 0].min() - pad), max(0, members[:, 1].min() - pad),
-                           min(width, members[:, 2].max() + pad), min(height, members[:, 3].max() + pad)])
+        bounds = np.array(
+            [
+                max(0, members[:, 0].min() - pad),
+                max(0, members[:, 1].min() - pad),
+                min(width, members[:, 2].max() + pad),
+                min(height, members[:, 3].max() + pad),
+            ]
+        )
         if _area(members).sum() < _area(bounds[None])[0]:
             for member, alone in zip(members, own):
                 _apply_in_window(source, out, member[None], member, int(alone), effect)

@@ -61,8 +61,15 @@ def _common(info: FrameInfo) -> dict[str, Any]:
     return fields
 
 
-def detection_record(detector: "FaceDetector", detections: Detections, info: FrameInfo, width: int, height: int,
-                     latency_ms: float, **extra: Any) -> dict[str, Any]:
+def detection_record(
+    detector: FaceDetector,
+    detections: Detections,
+    info: FrameInfo,
+    width: int,
+    height: int,
+    latency_ms: float,
+    **extra: Any,
+) -> dict[str, Any]:
     """The record of one image's faces (``extra``: optional schema keys such as ``batch_size``)."""
     model_file = detector.model_file
     size = detector.input_size

@@ -63,7 +63,9 @@ def classify(target: str) -> Source:
     if path.is_dir():
         return Source("folder", target)
     if not path.exists():
-        raise InvalidArgumentError(f"{target} does not exist (give an image, a folder, a video, a camera index or a URL)")
+        raise InvalidArgumentError(
+            f"{target} does not exist (give an image, a folder, a video, a camera index or a URL)"
+        )
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return Source("video", target)
     return Source("image", target)
@@ -166,9 +168,14 @@ class VideoSource:
     attempts (replaceable in tests). ``reconnects`` counts the successful reopenings so far.
     """
 
-    def __init__(self, source: Source, policy: ReconnectPolicy | None = None,
-                 opener: Callable[[Source], Capture] = _open_capture, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        source: Source,
+        policy: ReconnectPolicy | None = None,
+        opener: Callable[[Source], Capture] = _open_capture,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not source.is_video:
             raise InvalidArgumentError(f"{source.kind} {source.target!r} is not a video, camera or stream")
         self.source = source
@@ -200,8 +207,12 @@ class VideoSource:
                     return
                 if failures_in_row >= self.policy.max_attempts:
                     self.gave_up = True
-                    log.error("%s %s: gave up after %d reconnection attempts in a row", self.source.kind,
-                              self.source.target, failures_in_row)
+                    log.error(
+                        "%s %s: gave up after %d reconnection attempts in a row",
+                        self.source.kind,
+                        self.source.target,
+                        failures_in_row,
+                    )
                     return
                 failures_in_row += 1
                 self._reopen(self.policy.delay(failures_in_row - 1), failures_in_row)
@@ -211,13 +222,20 @@ class VideoSource:
                 media_ms: float | None = (time.monotonic() - self._opened_at) * 1000
             else:
                 media_ms = float(self.capture.get(cv2.CAP_PROP_POS_MSEC))
-            yield Frame(image=image, index=index, timestamp=self._clock(), media_time_ms=media_ms,
-                        reconnects=self.reconnects)
+            yield Frame(
+                image=image, index=index, timestamp=self._clock(), media_time_ms=media_ms, reconnects=self.reconnects
+            )
             index += 1
 
     def _reopen(self, delay: float, attempt: int) -> None:
-        log.warning("%s %s: read failed, reconnecting in %.1f s (attempt %d of %d)", self.source.kind,
-                    self.source.target, delay, attempt, self.policy.max_attempts)
+        log.warning(
+            "%s %s: read failed, reconnecting in %.1f s (attempt %d of %d)",
+            self.source.kind,
+            self.source.target,
+            delay,
+            attempt,
+            self.policy.max_attempts,
+        )
         self._sleep(delay)
         self.capture.release()
         self.capture = self._opener(self.source)

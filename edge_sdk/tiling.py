@@ -57,8 +57,11 @@ class TiledDetector:
         """(x, y) origins of the tiles for a frame of this size (empty when the frame fits in one tile)."""
         if width <= self.tile_width and height <= self.tile_height:
             return []
-        return [(x, y) for y in tile_origins(height, self.tile_height, self.overlap)
-                for x in tile_origins(width, self.tile_width, self.overlap)]
+        return [
+            (x, y)
+            for y in tile_origins(height, self.tile_height, self.overlap)
+            for x in tile_origins(width, self.tile_width, self.overlap)
+        ]
 
     def detect(self, image: object, *, rgb: bool = False) -> Detections:
         frame = to_bgr_uint8(image, self.detector.max_pixels, rgb=rgb)
@@ -69,8 +72,9 @@ class TiledDetector:
             found = self.detector.detect(frame[y : y + self.tile_height, x : x + self.tile_width])
             keep = self._whole_faces(found, x, y, width, height)
             offset = np.array([x, y], np.float32)
-            parts.append(Detections(found.boxes[keep] + np.tile(offset, 2), found.scores[keep],
-                                    found.landmarks[keep] + offset))
+            parts.append(
+                Detections(found.boxes[keep] + np.tile(offset, 2), found.scores[keep], found.landmarks[keep] + offset)
+            )
         return self._merge(parts)
 
     def _whole_faces(self, found: Detections, x: int, y: int, width: int, height: int) -> np.ndarray:

@@ -6,7 +6,8 @@ tracks' predicted boxes), then the remaining tracks against the low-score faces 
 pushed below the confident level keeps its identity instead of starting a new one. A third pass, OC-SORT's
 observation-centric recovery, matches what is left against the lost tracks' last observed boxes, so a face that
 stops or reappears where it was lost is recognised although the motion model extrapolated it away
-(``lost_velocity_decay`` < 1 also damps that extrapolation: for fixed cameras where people stop and turn). Unmatched confident faces start tracks; a track unmatched for
+(``lost_velocity_decay`` < 1 also damps that extrapolation: for fixed cameras where people stop and turn).
+Unmatched confident faces start tracks; a track unmatched for
 ``track_buffer`` frames is dropped. ``hold_frames`` reports a lost track's predicted
 box for a few frames (what a privacy blur needs through a missed detection); ``smooth`` reports the filtered box
 instead of the raw one.
@@ -116,8 +117,11 @@ class FaceTracker:
         confident = np.flatnonzero(faces.scores >= cfg.high_score)
         weak = np.flatnonzero(faces.scores < cfg.high_score)
         matches: list[tuple[int, int]] = []
-        passes = ((confident, predicted, cfg.first_iou), (weak, predicted, cfg.second_iou),
-                  (confident, self._last.boxes, cfg.first_iou))  # the last: recovery on the last observed boxes
+        passes = (
+            (confident, predicted, cfg.first_iou),
+            (weak, predicted, cfg.second_iou),
+            (confident, self._last.boxes, cfg.first_iou),
+        )  # the last: recovery on the last observed boxes
         for candidates, track_boxes, least_iou in passes:
             taken_faces = {f for _, f in matches}
             candidates = np.array([f for f in candidates if f not in taken_faces], dtype=np.intp)
@@ -128,12 +132,17 @@ class FaceTracker:
 
         if matches:
             tracks, rows = (np.array(v, dtype=np.intp) for v in zip(*matches))
-            self._mean[tracks], self._cov[tracks] = _Kalman.update(self._mean[tracks], self._cov[tracks],
-                                                                   faces.boxes[rows])
+            self._mean[tracks], self._cov[tracks] = _Kalman.update(
+                self._mean[tracks], self._cov[tracks], faces.boxes[rows]
+            )
             self._missed[tracks] = 0
             face_ids[rows] = self._ids[tracks]
             boxes, scores, landmarks = (a.copy() for a in (self._last.boxes, self._last.scores, self._last.landmarks))
-            boxes[tracks], scores[tracks], landmarks[tracks] = faces.boxes[rows], faces.scores[rows], faces.landmarks[rows]
+            boxes[tracks], scores[tracks], landmarks[tracks] = (
+                faces.boxes[rows],
+                faces.scores[rows],
+                faces.landmarks[rows],
+            )
             self._last = Detections(boxes, scores, landmarks)
         self._missed[unmatched_tracks] += 1
         self._mean[unmatched_tracks, 4:] *= cfg.lost_velocity_decay
@@ -148,9 +157,11 @@ class FaceTracker:
             self._ids = np.concatenate([self._ids, new_ids])
             self._mean, self._cov = np.concatenate([self._mean, mean]), np.concatenate([self._cov, cov])
             self._missed = np.concatenate([self._missed, np.zeros(len(rows), dtype=np.int64)])
-            self._last = Detections(np.concatenate([self._last.boxes, faces.boxes[rows]]),
-                                    np.concatenate([self._last.scores, faces.scores[rows]]),
-                                    np.concatenate([self._last.landmarks, faces.landmarks[rows]]))
+            self._last = Detections(
+                np.concatenate([self._last.boxes, faces.boxes[rows]]),
+                np.concatenate([self._last.scores, faces.scores[rows]]),
+                np.concatenate([self._last.landmarks, faces.landmarks[rows]]),
+            )
             face_ids[rows] = new_ids
 
         result = self._report(faces, face_ids)
@@ -174,15 +185,20 @@ class FaceTracker:
         last_boxes = self._last.boxes[held]
         shift = (predicted[:, :2] + predicted[:, 2:]) / 2 - (last_boxes[:, :2] + last_boxes[:, 2:]) / 2
         landmarks = self._last.landmarks[held] + shift[:, None, :]
-        combined = Detections(np.concatenate([out.boxes, predicted]), np.concatenate([out.scores, self._last.scores[held]]),
-                              np.concatenate([out.landmarks, landmarks]), np.concatenate([out.track_ids, self._ids[held]]))
+        combined = Detections(
+            np.concatenate([out.boxes, predicted]),
+            np.concatenate([out.scores, self._last.scores[held]]),
+            np.concatenate([out.landmarks, landmarks]),
+            np.concatenate([out.track_ids, self._ids[held]]),
+        )
         return combined[np.argsort(-combined.scores, kind="stable")]
 
     def _forget(self, keep: np.ndarray) -> None:
         if keep.all():
             return
-        self._ids, self._mean, self._cov, self._missed = (a[keep] for a in (self._ids, self._mean, self._cov,
-                                                                              self._missed))
+        self._ids, self._mean, self._cov, self._missed = (
+            a[keep] for a in (self._ids, self._mean, self._cov, self._missed)
+        )
         self._last = self._last[keep]
 
 

@@ -28,12 +28,31 @@ from .errors import EdgeSDKError
 DEFAULT_BUDGET_S = 2.0  # timed detect() calls per tuning, all candidates together
 MIN_CALLS = 5
 
-__all__ = ["CACHE_ENV", "CACHE_FILE", "DEFAULT_BUDGET_S", "MIN_CALLS", "Candidate", "TuneKey", "TuneResult",
-           "cache_path", "cached_choice", "cached_entry", "manifest_digest", "save_result", "tune"]
+__all__ = [
+    "CACHE_ENV",
+    "CACHE_FILE",
+    "DEFAULT_BUDGET_S",
+    "MIN_CALLS",
+    "Candidate",
+    "TuneKey",
+    "TuneResult",
+    "cache_path",
+    "cached_choice",
+    "cached_entry",
+    "manifest_digest",
+    "save_result",
+    "tune",
+]
 
 
-def tune(model: str | Path | None = None, input_size: int | tuple[int, int] | None = 640, precision: str = "fp32",
-         threads: int | None = None, budget_s: float = DEFAULT_BUDGET_S, save: bool = True) -> TuneResult:
+def tune(
+    model: str | Path | None = None,
+    input_size: int | tuple[int, int] | None = 640,
+    precision: str = "fp32",
+    threads: int | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    save: bool = True,
+) -> TuneResult:
     """Time every installed backend with a ``precision`` file at ``input_size`` (``budget_s`` of timed calls in all,
     at least :data:`MIN_CALLS` each, interleaved so drift hits all alike), pick the fastest, and cache the ranking."""
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
@@ -46,8 +65,9 @@ def tune(model: str | Path | None = None, input_size: int | tuple[int, int] | No
             continue
         start = time.perf_counter()
         try:
-            detector = FaceDetector(model=model, backend=name, input_size=input_size, precision=precision,
-                                    threads=threads)
+            detector = FaceDetector(
+                model=model, backend=name, input_size=input_size, precision=precision, threads=threads
+            )
         except EdgeSDKError as exc:
             candidates[name] = Candidate(name, "", None, 0, None, str(exc).split(":")[0])
             continue
@@ -65,11 +85,14 @@ def tune(model: str | Path | None = None, input_size: int | tuple[int, int] | No
             times[name].append((time.perf_counter() - start) * 1000)
     for name, samples in times.items():
         c = candidates[name]
-        candidates[name] = Candidate(c.backend, c.model_file, round(statistics.median(samples), 3), len(samples),
-                                     c.load_ms)
+        candidates[name] = Candidate(
+            c.backend, c.model_file, round(statistics.median(samples), 3), len(samples), c.load_ms
+        )
     timed = [c for c in candidates.values() if c.median_ms is not None]
     choice = min(timed, key=lambda c: c.median_ms).backend if timed else None  # type: ignore[arg-type,return-value]
-    size = None if input_size is None else (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    size = (
+        None if input_size is None else (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    )
     key = TuneKey.for_model(manifest_sha or "", precision, size, threads)  # type: ignore[arg-type]
     result = TuneResult(key, choice, tuple(candidates.values()), time.time())
     if save and choice is not None:

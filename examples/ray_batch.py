@@ -39,8 +39,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--blur-dir", default=None, help="where anonymized images go (default: OUT_blurred)")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--input-size", type=int, default=640)
-    parser.add_argument("--address", default="local",
-                        help="'local' (a private runtime here), 'auto' (the cluster this node belongs to) or ray://...")
+    parser.add_argument(
+        "--address",
+        default="local",
+        help="'local' (a private runtime here), 'auto' (the cluster this node belongs to) or ray://...",
+    )
     parser.add_argument("--num-cpus", type=int, default=None, help="local runtime only: CPUs to use (default: all)")
     parser.add_argument("--node-ip", default=None, help="local runtime only: bind address, e.g. 127.0.0.2")
     return parser.parse_args()
@@ -85,8 +88,9 @@ def main() -> int:
     temp_dir = None
     if args.address == "local":
         temp_dir = tempfile.mkdtemp(prefix="ray_", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-        init.update(num_cpus=args.num_cpus, include_dashboard=False, object_store_memory=256 * 1024**2,
-                    _temp_dir=temp_dir)
+        init.update(
+            num_cpus=args.num_cpus, include_dashboard=False, object_store_memory=256 * 1024**2, _temp_dir=temp_dir
+        )
         if args.node_ip:
             init["_node_ip_address"] = args.node_ip
     ray.init(**init)
@@ -94,13 +98,24 @@ def main() -> int:
     try:
         sources = expand(args.inputs, args.limit)
         blur_dir = args.blur_dir or (f"{args.out.rstrip('/')}_blurred" if args.blur else None)
-        result = detect_dataset(sources, args.out, output_format=args.format, actors=args.actors,
-                                num_cpus_per_actor=args.cpus_per_actor, batch_size=args.batch_size, blur=args.blur,
-                                blur_dir=blur_dir, overwrite=args.overwrite, backend=args.backend,
-                                input_size=args.input_size)
+        result = detect_dataset(
+            sources,
+            args.out,
+            output_format=args.format,
+            actors=args.actors,
+            num_cpus_per_actor=args.cpus_per_actor,
+            batch_size=args.batch_size,
+            blur=args.blur,
+            blur_dir=blur_dir,
+            overwrite=args.overwrite,
+            backend=args.backend,
+            input_size=args.input_size,
+        )
         images, faces, errors = summarize(result["output"], args.format)
-        print(f"{images} image(s), {faces} face(s), {errors} unreadable, {args.actors} actor(s): "
-              f"{result['seconds']:.1f} s, {images / result['seconds']:.1f} img/s → {result['output']}")
+        print(
+            f"{images} image(s), {faces} face(s), {errors} unreadable, {args.actors} actor(s): "
+            f"{result['seconds']:.1f} s, {images / result['seconds']:.1f} img/s → {result['output']}"
+        )
     finally:
         ray.shutdown()
         if temp_dir is not None:

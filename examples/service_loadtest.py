@@ -66,9 +66,15 @@ def http_load(url: str, payloads: list[bytes], clients: int, seconds: float) -> 
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    return {"clients": clients, "seconds": round(wall, 1), "requests": len(latencies), "errors": errors[0],
-            "requests_per_s": round(len(latencies) / wall, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1)}
+    return {
+        "clients": clients,
+        "seconds": round(wall, 1),
+        "requests": len(latencies),
+        "errors": errors[0],
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+    }
 
 
 def mqtt_round_trips(broker: str, payloads: list[bytes], requests: int) -> dict:
@@ -100,8 +106,12 @@ def mqtt_round_trips(broker: str, payloads: list[bytes], requests: int) -> dict:
         latencies.append(received - start)
     client.disconnect()
     client.loop_stop()
-    return {"requests": requests, "errors": errors, "p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1)}
+    return {
+        "requests": requests,
+        "errors": errors,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+    }
 
 
 def main() -> int:

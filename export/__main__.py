@@ -15,15 +15,24 @@ from .formats import FORMATS
 
 
 def main(argv: list[str] | None = None) -> int:
-    formats_help = "; ".join(f"{f.name} ({'/'.join(f.precisions)}{', dynamic' if f.dynamic_shape else ''})"
-                             for f in FORMATS.values())
-    parser = argparse.ArgumentParser(prog="python -m export", description="Export a checkpoint for the edge_sdk runtime.")
+    formats_help = "; ".join(
+        f"{f.name} ({'/'.join(f.precisions)}{', dynamic' if f.dynamic_shape else ''})" for f in FORMATS.values()
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m export", description="Export a checkpoint for the edge_sdk runtime."
+    )
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--formats", default="onnx", help=f"comma-separated: {','.join(WRITERS)} [{formats_help}]")
-    parser.add_argument("--sizes", default="640,dynamic",
-                        help="comma-separated input sizes: 640, 640x480, dynamic (formats without dynamic shapes skip it)")
-    parser.add_argument("--precisions", default="fp32",
-                        help="comma-separated: fp32, fp16 (OpenVINO fp16-compressed weights); formats skip what they lack")
+    parser.add_argument(
+        "--sizes",
+        default="640,dynamic",
+        help="comma-separated input sizes: 640, 640x480, dynamic (formats without dynamic shapes skip it)",
+    )
+    parser.add_argument(
+        "--precisions",
+        default="fp32",
+        help="comma-separated: fp32, fp16 (OpenVINO fp16-compressed weights); formats skip what they lack",
+    )
     parser.add_argument("--name", default="retinaface_mnet025")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--parity-image", type=Path, default=Path("samples/astronaut.png"))

@@ -8,9 +8,9 @@ import logging
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import torch
@@ -54,16 +54,28 @@ Writer = Callable[[ExportContext, "tuple[int, int] | None", str], list[ModelFile
 
 def _write_onnx(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
     path = Path(shutil.copyfile(ctx.onnx(input_size), ctx.path("onnx", input_size, precision)))
-    return [ModelFile.of_file(ctx.directory, path, "onnx", precision, input_size,
-                              exporter=f"torch.onnx dynamo, opset {OPSET}")]
+    return [
+        ModelFile.of_file(
+            ctx.directory, path, "onnx", precision, input_size, exporter=f"torch.onnx dynamo, opset {OPSET}"
+        )
+    ]
 
 
 def _write_openvino(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
     from .openvino_export import export_openvino, exporter_note
 
     xml, weights = export_openvino(ctx.onnx(input_size), ctx.path("openvino", input_size, precision), precision)
-    return [ModelFile.of_file(ctx.directory, xml, "openvino", precision, input_size, extra_files=(weights,),
-                              exporter=exporter_note(precision))]
+    return [
+        ModelFile.of_file(
+            ctx.directory,
+            xml,
+            "openvino",
+            precision,
+            input_size,
+            extra_files=(weights,),
+            exporter=exporter_note(precision),
+        )
+    ]
 
 
 def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precision: str) -> list[ModelFile]:
@@ -73,8 +85,11 @@ def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precis
         raise ValueError("tflite is exported at fixed sizes only")
     path = ctx.path("tflite", input_size, precision)
     output_names = export_tflite(ctx.model, path, input_size)
-    return [ModelFile.of_file(ctx.directory, path, "tflite", precision, input_size, output_names=output_names,
-                              exporter=exporter_note())]
+    return [
+        ModelFile.of_file(
+            ctx.directory, path, "tflite", precision, input_size, output_names=output_names, exporter=exporter_note()
+        )
+    ]
 
 
 WRITERS: dict[str, Writer] = {"onnx": _write_onnx, "openvino": _write_openvino, "tflite": _write_tflite}
@@ -105,10 +120,14 @@ def check_requirements(formats: list[str], precisions: list[str]) -> None:
         raise ValueError(f"unknown formats {unknown}; known: {sorted(WRITERS)}")
     for fmt in formats:
         if not set(precisions) & set(FORMATS[fmt].precisions):
-            raise ValueError(f"format {fmt!r} has none of the precisions {precisions} (it has {FORMATS[fmt].precisions})")
+            raise ValueError(
+                f"format {fmt!r} has none of the precisions {precisions} (it has {FORMATS[fmt].precisions})"
+            )
         missing = [p for p in FORMATS[fmt].needs if importlib.util.find_spec(p) is None]
         if missing:
-            raise ImportError(f"exporting {fmt!r} needs the packages {missing}: pip install -e '.[export]' (from the repo root)")
+            raise ImportError(
+                f"exporting {fmt!r} needs the packages {missing}: pip install -e '.[export]' (from the repo root)"
+            )
 
 
 def export_model(
@@ -137,8 +156,12 @@ def export_model(
             for size in input_sizes:
                 for precision in precisions:
                     if (size is None and not spec.dynamic_shape) or precision not in spec.precisions:
-                        log.info("%s: no %s %s variant (format cannot hold it), skipped", fmt, precision,
-                                 "dynamic" if size is None else size)
+                        log.info(
+                            "%s: no %s %s variant (format cannot hold it), skipped",
+                            fmt,
+                            precision,
+                            "dynamic" if size is None else size,
+                        )
                         continue
                     entries += WRITERS[fmt](ctx, size, precision)
     produced_by = {

@@ -19,7 +19,9 @@ FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
         ExportFormat("onnx", ".onnx", ("fp32",), True, ("torch", "onnx", "onnxscript", "onnxruntime"), "onnxruntime"),
-        ExportFormat("openvino", ".xml", ("fp32", "fp16"), True, ("torch", "onnx", "onnxscript", "openvino"), "openvino"),
+        ExportFormat(
+            "openvino", ".xml", ("fp32", "fp16"), True, ("torch", "onnx", "onnxscript", "openvino"), "openvino"
+        ),
         ExportFormat("tflite", ".tflite", ("fp32",), False, ("torch", "litert_torch", "ai_edge_litert"), "tflite"),
     )
 }

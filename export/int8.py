@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from .formats import FORMATS, file_name
 from .onnx_export import export_onnx
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class QuantizedModel:
@@ -59,15 +60,20 @@ def _write_tflite(quantized: QuantizedModel, path: Path, input_size: tuple[int, 
 
 
 # format → (writer of the file(s) at a path, exporter note of the manifest entry)
-_WRITERS: dict[str, tuple[Callable[[QuantizedModel, Path, "tuple[int, int] | None"], tuple[Path, ...]], str]] = {
+_WRITERS: dict[str, tuple[Callable[[QuantizedModel, Path, tuple[int, int] | None], tuple[Path, ...]], str]] = {
     "onnx": (_write_onnx, "torch.onnx QDQ"),
     "openvino": (_write_openvino, "openvino convert_model(QDQ ONNX)"),
     "tflite": (_write_tflite, "litert-torch full-integer"),
 }
 
 
-def write_quantized(directory: Path, fmt: str, quantized: QuantizedModel,
-                    input_sizes: Sequence[tuple[int, int] | None], precision: str = "int8") -> list[ModelFile]:
+def write_quantized(
+    directory: Path,
+    fmt: str,
+    quantized: QuantizedModel,
+    input_sizes: Sequence[tuple[int, int] | None],
+    precision: str = "int8",
+) -> list[ModelFile]:
     """Write ``quantized`` in ``fmt`` at each input size (None: dynamic height/width, for graphs traced with dynamic
     sizes) into ``directory``, named after its model; returns the manifest entries (not yet added)."""
     if fmt not in _WRITERS:
@@ -83,8 +89,9 @@ def write_quantized(directory: Path, fmt: str, quantized: QuantizedModel,
     return files
 
 
-def write_ptq_baselines(directory: Path, calibration: Sequence[np.ndarray],
-                        input_sizes: Sequence[tuple[int, int] | None]) -> list[ModelFile]:
+def write_ptq_baselines(
+    directory: Path, calibration: Sequence[np.ndarray], input_sizes: Sequence[tuple[int, int] | None]
+) -> list[ModelFile]:
     """Post-training int8 baselines (precision "int8-ptq") of the directory's fp32 ONNX file of each input size:
     ONNX Runtime ``quantize_static`` and NNCF (OpenVINO IR), calibrated on ``calibration`` (letterboxed inputs)."""
     from .ptq import ptq_onnxruntime, ptq_openvino
@@ -92,26 +99,61 @@ def write_ptq_baselines(directory: Path, calibration: Sequence[np.ndarray],
     manifest = load_manifest(directory)
     files = []
     for size in input_sizes:
-        fp32 = next((f for f in manifest.files
-                     if f.format == "onnx" and f.precision == "fp32" and f.input_size == size), None)
+        fp32 = next(
+            (f for f in manifest.files if f.format == "onnx" and f.precision == "fp32" and f.input_size == size), None
+        )
         if fp32 is None:
             raise FileNotFoundError(f"{directory} has no fp32 ONNX file of input size {size or 'dynamic'} to quantize")
         onnx = ptq_onnxruntime(fp32.path, directory / file_name(manifest.name, "onnx", size, "int8-ptq"), calibration)
-        files.append(_entry(directory, (onnx,), "onnx", "int8-ptq", size,
-                            f"PTQ baseline: onnxruntime quantize_static, {len(calibration)} images", ""))
+        files.append(
+            _entry(
+                directory,
+                (onnx,),
+                "onnx",
+                "int8-ptq",
+                size,
+                f"PTQ baseline: onnxruntime quantize_static, {len(calibration)} images",
+                "",
+            )
+        )
         xml = ptq_openvino(fp32.path, directory / file_name(manifest.name, "openvino", size, "int8-ptq"), calibration)
-        files.append(_entry(directory, (xml, xml.with_suffix(".bin")), "openvino", "int8-ptq", size,
-                            f"PTQ baseline: nncf.quantize, {len(calibration)} images", ""))
+        files.append(
+            _entry(
+                directory,
+                (xml, xml.with_suffix(".bin")),
+                "openvino",
+                "int8-ptq",
+                size,
+                f"PTQ baseline: nncf.quantize, {len(calibration)} images",
+                "",
+            )
+        )
     return files
 
 
-def _entry(directory: Path, written: tuple[Path, ...], fmt: str, precision: str, size: tuple[int, int] | None,
-           quantization: str, exporter: str) -> ModelFile:
+def _entry(
+    directory: Path,
+    written: tuple[Path, ...],
+    fmt: str,
+    precision: str,
+    size: tuple[int, int] | None,
+    quantization: str,
+    exporter: str,
+) -> ModelFile:
     output_names = None
     if fmt == "tflite":  # its converter names the outputs; the runtime finds them by these names
         from .tflite_export import output_names_of
 
         output_names = output_names_of(written[0])
     log.info("wrote %s (%s, %s)", written[0].name, fmt, precision)
-    return ModelFile.of_file(directory, written[0], fmt, precision, size, extra_files=written[1:],
-                             output_names=output_names, quantization=quantization, exporter=exporter)
+    return ModelFile.of_file(
+        directory,
+        written[0],
+        fmt,
+        precision,
+        size,
+        extra_files=written[1:],
+        output_names=output_names,
+        quantization=quantization,
+        exporter=exporter,
+    )

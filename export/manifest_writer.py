@@ -4,8 +4,9 @@ writers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from edge_sdk.detections import LANDMARK_NAMES
 from edge_sdk.errors import ModelLoadError
@@ -18,8 +19,9 @@ from .onnx_export import INPUT_NAME, OUTPUT_NAMES
 DESCRIPTION = "RetinaFace face detector (MobileNetV1-0.25 backbone, FPN, SSH); raw heads, decode in the runtime"
 
 
-def checkpoint_manifest(directory: Path, name: str, meta: dict[str, Any], checkpoint: Path,
-                        produced_by: dict[str, Any]) -> Manifest:
+def checkpoint_manifest(
+    directory: Path, name: str, meta: dict[str, Any], checkpoint: Path, produced_by: dict[str, Any]
+) -> Manifest:
     """A manifest without files yet for a model exported from ``checkpoint`` (``meta``: its metadata, as
     ``training.checkpoint.load_checkpoint`` returns it)."""
     config = meta["config"]
@@ -28,8 +30,9 @@ def checkpoint_manifest(directory: Path, name: str, meta: dict[str, Any], checkp
     return Manifest(
         name=name,
         directory=Path(directory),
-        normalization=Normalization(normalization["channel_order"], tuple(normalization["mean"]),
-                                    tuple(normalization["std"])),
+        normalization=Normalization(
+            normalization["channel_order"], tuple(normalization["mean"]), tuple(normalization["std"])
+        ),
         anchors=AnchorConfig.from_dict(config["anchors"]),
         output_names=dict(zip(("boxes", "scores", "landmarks"), OUTPUT_NAMES)),
         score_activation="softmax",  # the inference model ends with the softmax (training.model.InferenceModel)
@@ -50,8 +53,9 @@ def write_export_manifest(base: Manifest, files: Iterable[ModelFile]) -> Manifes
     and are not re-exported now are kept, so formats/precisions can be added in separate runs."""
     kept: tuple[ModelFile, ...] = ()
     if (base.directory / MANIFEST_NAME).is_file():
-        kept = tuple(f for f in load_manifest(base.directory).files
-                     if all(p.is_file() for p in (f.path, *f.extra_files)))
+        kept = tuple(
+            f for f in load_manifest(base.directory).files if all(p.is_file() for p in (f.path, *f.extra_files))
+        )
     manifest = base.add_files(kept).add_files(files)
     manifest.write()
     return manifest
@@ -64,8 +68,10 @@ def add_files(directory: Path, files: Iterable[ModelFile], checkpoint: Path | No
     if checkpoint is not None:
         expected = manifest.source.get("checkpoint_sha256")
         if expected != sha256_of(checkpoint):
-            raise ModelLoadError(f"{directory} holds a model exported from another checkpoint than {checkpoint} "
-                                 f"(source.checkpoint_sha256 {str(expected)[:12]}…)")
+            raise ModelLoadError(
+                f"{directory} holds a model exported from another checkpoint than {checkpoint} "
+                f"(source.checkpoint_sha256 {str(expected)[:12]}…)"
+            )
     manifest = manifest.add_files(files)
     manifest.write()
     return manifest

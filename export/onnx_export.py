@@ -17,8 +17,9 @@ OUTPUT_NAMES = ("boxes", "scores", "landmarks")
 MAX_BATCH = 64  # upper bound recorded in the exported program; runtimes accept any batch up to it
 
 
-def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int] | None,
-                dynamic_batch: bool = True) -> Path:
+def export_onnx(
+    model: torch.nn.Module, path: Path, input_size: tuple[int, int] | None, dynamic_batch: bool = True
+) -> Path:
     """Write ``model`` to ``path``. ``input_size`` (width, height) fixes H and W; None makes them dynamic.
     ``dynamic_batch`` leaves the batch dimension open (``FaceDetector.detect_batch`` stacks images into one call);
     False fixes it at 1 (the quantized PT2E graphs, whose export specializes the batch)."""

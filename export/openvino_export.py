@@ -30,4 +30,5 @@ def export_openvino(onnx_path: Path, xml_path: Path, precision: str = "fp32") ->
 
 
 def exporter_note(precision: str) -> str:
-    return f"openvino {ov.__version__.split('-')[0]} convert_model(ONNX) + save_model(compress_to_fp16={COMPRESS_TO_FP16[precision]})"
+    version = ov.__version__.split("-")[0]
+    return f"openvino {version} convert_model(ONNX) + save_model(compress_to_fp16={COMPRESS_TO_FP16[precision]})"

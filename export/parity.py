@@ -44,8 +44,9 @@ def parity_input(manifest: Manifest, model_file: ModelFile, image_bgr: np.ndarra
     return make_input(image_bgr, box, manifest.normalization)
 
 
-def check_parity(model: torch.nn.Module, manifest: Manifest, model_file: ModelFile, backend: str,
-                 image_bgr: np.ndarray | None = None) -> ParityResult:
+def check_parity(
+    model: torch.nn.Module, manifest: Manifest, model_file: ModelFile, backend: str, image_bgr: np.ndarray | None = None
+) -> ParityResult:
     tensor = parity_input(manifest, model_file, image_bgr)
     with torch.no_grad():
         reference = [t.numpy() for t in model(torch.from_numpy(tensor))]

@@ -10,8 +10,8 @@ is PT2E ``prepare_pt2e`` + calibration with litert-torch's quantizer (``training
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,8 +34,15 @@ def ptq_onnxruntime(fp32_onnx: Path, out: Path, calibration: Sequence[np.ndarray
     # ORT's symbolic shape inference gives up on the dynamic-shape graph ("Incomplete symbolic shape inference" at
     # the FPN's Resize); ONNX shape inference and the graph optimization still run
     quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=_has_dynamic_size(fp32_onnx))
-    quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    quantize_static(
+        str(prepared),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
     prepared.unlink(missing_ok=True)
     log.info("wrote %s (onnxruntime quantize_static)", out)
     return out

@@ -31,7 +31,9 @@ class _NamedOutputs(torch.nn.Module):
         return dict(zip(OUTPUT_NAMES, self.model(x)))
 
 
-def export_tflite(model: torch.nn.Module, path: Path, input_size: tuple[int, int], quant_config: object = None) -> dict[str, str]:
+def export_tflite(
+    model: torch.nn.Module, path: Path, input_size: tuple[int, int], quant_config: object = None
+) -> dict[str, str]:
     """Write ``model`` at the fixed ``input_size`` (width, height) to ``path``; returns role → output tensor name.
 
     ``quant_config`` (a ``litert_torch.quantize.quant_config.QuantConfig``) converts a PT2E-quantized model (QAT or
@@ -40,8 +42,9 @@ def export_tflite(model: torch.nn.Module, path: Path, input_size: tuple[int, int
     import litert_torch
 
     width, height = input_size
-    converted = litert_torch.convert(_NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),),
-                                     quant_config=quant_config)
+    converted = litert_torch.convert(
+        _NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),), quant_config=quant_config
+    )
     converted.export(str(path))
     names = output_names_of(path)
     log.info("wrote %s (outputs %s)", path, names)

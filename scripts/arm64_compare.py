@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-LIMITS = {"fp32": {"box_px": 0.1, "box_rel": None, "score": 1e-3},
-          "int8": {"box_px": None, "box_rel": 0.05, "score": 0.05}}  # box_rel: share of the face's height
+LIMITS = {
+    "fp32": {"box_px": 0.1, "box_rel": None, "score": 1e-3},
+    "int8": {"box_px": None, "box_rel": 0.05, "score": 0.05},
+}  # box_rel: share of the face's height
 MIN_IOU = 0.5
 BORDERLINE = 0.02
 
@@ -154,29 +156,49 @@ def render(rows: list[Row], x86: dict, arm: dict, packages: str, log: str) -> st
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        out.append(f"| {r.backend} | {r.precision} | {r.images} | {r.faces_x86} / {r.faces_arm} "
-                   f"| {r.box_px:.4f} ({r.box_rel:.2%}) | {r.landmark_px:.4f} | {r.score:.2e} | {r.min_iou:.5f} | "
-                   f"{'same faces' if r.ok else 'DIFFERENT: ' + '; '.join(r.problems)} |")
+        out.append(
+            f"| {r.backend} | {r.precision} | {r.images} | {r.faces_x86} / {r.faces_arm} "
+            f"| {r.box_px:.4f} ({r.box_rel:.2%}) | {r.landmark_px:.4f} | {r.score:.2e} | {r.min_iou:.5f} | "
+            f"{'same faces' if r.ok else 'DIFFERENT: ' + '; '.join(r.problems)} |"
+        )
     notes = [b for r in rows for b in r.borderline]
-    out += ["", f"Limits: {limit_text('fp32')}; {limit_text('int8')}; faces matched one to one at IoU ≥ {MIN_IOU}; "
-            f"input 640x640 (letterboxed), score threshold {x86['score_threshold']}. Faces found on one side only, "
-            f"within ±{BORDERLINE} of the threshold (tolerated): " + ("; ".join(notes) if notes else "none") + ".", ""]
+    out += [
+        "",
+        f"Limits: {limit_text('fp32')}; {limit_text('int8')}; faces matched one to one at IoU ≥ {MIN_IOU}; "
+        f"input 640x640 (letterboxed), score threshold {x86['score_threshold']}. Faces found on one side only, "
+        f"within ±{BORDERLINE} of the threshold (tolerated): " + ("; ".join(notes) if notes else "none") + ".",
+        "",
+    ]
     if context:
-        out += ["For scale, int8's own error on x86 (x86 int8 against x86 fp32, same images and matching):", "",
-                "| backend | faces fp32 / int8 | max box diff px (% of face height) | max landmark diff px "
-                "| max score diff |", "|---|---|---|---|---|"]
+        out += [
+            "For scale, int8's own error on x86 (x86 int8 against x86 fp32, same images and matching):",
+            "",
+            "| backend | faces fp32 / int8 | max box diff px (% of face height) | max landmark diff px "
+            "| max score diff |",
+            "|---|---|---|---|---|",
+        ]
         for backend, r in context.items():
-            out.append(f"| {backend} | {r.faces_x86} / {r.faces_arm} ({r.matched} matched) "
-                       f"| {r.box_px:.4f} ({r.box_rel:.2%}) "
-                       f"| {r.landmark_px:.4f} | {r.score:.2e} |")
+            out.append(
+                f"| {backend} | {r.faces_x86} / {r.faces_arm} ({r.matched} matched) "
+                f"| {r.box_px:.4f} ({r.box_rel:.2%}) "
+                f"| {r.landmark_px:.4f} | {r.score:.2e} |"
+            )
         out.append("")
     features = arm.get("cpu_features") or {}
-    out += [f"Emulated CPU features (aux vector): {', '.join(f'{k}={v}' for k, v in features.items())} "
-            "(a Cortex-A76 has asimddp and no i8mm/SVE/SME).", ""]
+    out += [
+        f"Emulated CPU features (aux vector): {', '.join(f'{k}={v}' for k, v in features.items())} "
+        "(a Cortex-A76 has asimddp and no i8mm/SVE/SME).",
+        "",
+    ]
     out += ["## Images", ""] + [f"- `{name}`" for name in images] + [""]
-    out += ["## Environments", "", "| | x86-64 (reference) | arm64 (emulated) |", "|---|---|---|",
-            f"| machine | {x86['machine']} | {arm['machine']} |",
-            f"| platform | {x86['platform']} | {arm['platform']} |"]
+    out += [
+        "## Environments",
+        "",
+        "| | x86-64 (reference) | arm64 (emulated) |",
+        "|---|---|---|",
+        f"| machine | {x86['machine']} | {arm['machine']} |",
+        f"| platform | {x86['platform']} | {arm['platform']} |",
+    ]
     for name in sorted(set(x86["versions"]) | set(arm["versions"])):
         out.append(f"| {name} | {x86['versions'].get(name, '-')} | {arm['versions'].get(name, '-')} |")
     out += ["", "Model files and backend settings on arm64:", ""]
@@ -186,8 +208,21 @@ def render(rows: list[Row], x86: dict, arm: dict, packages: str, log: str) -> st
         if key not in seen:
             seen.add(key)
             out.append(f"- {r['backend']} {r['precision']}: `{r['model_file']}` {json.dumps(r['describe'])}")
-    out += ["", "### Installed in the arm64 venv (`pip freeze`)", "", "```", packages.strip(), "```", "",
-            "## The run", "", "```", log.strip(), "```", ""]
+    out += [
+        "",
+        "### Installed in the arm64 venv (`pip freeze`)",
+        "",
+        "```",
+        packages.strip(),
+        "```",
+        "",
+        "## The run",
+        "",
+        "```",
+        log.strip(),
+        "```",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -208,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = compare(x86, arm)
     args.doc.write_text(render(rows, x86, arm, args.packages.read_text(), args.log.read_text()))
     for r in rows:
-        print(f"{r.backend:12s} {r.precision}: {r.faces_x86}/{r.faces_arm} faces, box {r.box_px:.4f} px, "
-              f"landmarks {r.landmark_px:.4f} px, score {r.score:.2e} -> {'same' if r.ok else r.problems}")
+        print(
+            f"{r.backend:12s} {r.precision}: {r.faces_x86}/{r.faces_arm} faces, box {r.box_px:.4f} px, "
+            f"landmarks {r.landmark_px:.4f} px, score {r.score:.2e} -> {'same' if r.ok else r.problems}"
+        )
     return 0 if all(r.ok for r in rows) else 1
 
 

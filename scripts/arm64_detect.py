@@ -56,8 +56,12 @@ def cpu_features() -> dict[str, bool] | None:
     words = struct.unpack(f"{len(data) // 8}Q", data[: len(data) // 8 * 8])
     aux = dict(zip(words[::2], words[1::2]))
     hwcap, hwcap2 = aux.get(16, 0), aux.get(26, 0)  # AT_HWCAP, AT_HWCAP2
-    return {"asimddp": bool(hwcap >> 20 & 1), "sve": bool(hwcap >> 22 & 1), "i8mm": bool(hwcap2 >> 13 & 1),
-            "sme": bool(hwcap2 >> 23 & 1)}
+    return {
+        "asimddp": bool(hwcap >> 20 & 1),
+        "sve": bool(hwcap >> 22 & 1),
+        "i8mm": bool(hwcap2 >> 13 & 1),
+        "sme": bool(hwcap2 >> 23 & 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,18 +84,29 @@ def main(argv: list[str] | None = None) -> int:
         threshold = detector.score_threshold
         for name in names[:count]:
             faces = detector.detect(images[name])
-            results.append({
-                "backend": backend, "precision": precision, "image": name,
-                "model_file": detector.model_file.path.name, "describe": detector.backend.describe(),
-                "boxes": faces.boxes.tolist(), "scores": faces.scores.tolist(),
-                "landmarks": faces.landmarks.reshape(len(faces), -1).tolist(),
-            })
+            results.append(
+                {
+                    "backend": backend,
+                    "precision": precision,
+                    "image": name,
+                    "model_file": detector.model_file.path.name,
+                    "describe": detector.backend.describe(),
+                    "boxes": faces.boxes.tolist(),
+                    "scores": faces.scores.tolist(),
+                    "landmarks": faces.landmarks.reshape(len(faces), -1).tolist(),
+                }
+            )
             print(f"{backend} {precision} {name}: {len(faces)} face(s)", flush=True)
     report = {
-        "machine": platform.machine(), "platform": platform.platform(), "executable": sys.executable,
-        "edge_sdk_file": edge_sdk.__file__, "versions": versions(), "cpu_features": cpu_features(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "edge_sdk_file": edge_sdk.__file__,
+        "versions": versions(),
+        "cpu_features": cpu_features(),
         "input_size": args.input_size,
-        "score_threshold": threshold, "results": results,
+        "score_threshold": threshold,
+        "results": results,
     }
     args.out.write_text(json.dumps(report, indent=1))
     return 0

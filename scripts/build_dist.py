@@ -28,8 +28,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def source_files(repo: Path = REPO_ROOT) -> list[str]:
     """Paths (relative to ``repo``) that git tracks or would track: what a fresh clone of a commit holds."""
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
-                             capture_output=True, check=True).stdout.decode()
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     return [p for p in listing.split("\0") if p and (repo / p).is_file()]
 
 
@@ -46,8 +50,12 @@ def run_build(source: Path, outdir: Path, kind: str) -> Path:
     """``python -m build --<kind>`` of a source directory or sdist; returns the one artifact it wrote."""
     outdir.mkdir(parents=True, exist_ok=True)
     before = set(outdir.iterdir())
-    done = subprocess.run([sys.executable, "-m", "build", f"--{kind}", "--outdir", str(outdir), str(source)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "build", f"--{kind}", "--outdir", str(outdir), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"python -m build --{kind} {source} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     new = sorted(set(outdir.iterdir()) - before)
@@ -94,8 +102,11 @@ def build_all(out: Path, compare: bool = False, repo: Path = REPO_ROOT) -> dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist", help="output folder (default: dist/)")
-    parser.add_argument("--compare", action="store_true",
-                        help="also build a wheel straight from the tree and require the same files and hashes")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also build a wheel straight from the tree and require the same files and hashes",
+    )
     args = parser.parse_args(argv)
     artifacts = build_all(args.out.resolve(), compare=args.compare)
     for kind, path in artifacts.items():

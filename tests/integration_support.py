@@ -11,12 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
-
 import numpy as np
 import pytest
 
@@ -31,8 +30,23 @@ WIDER_IMAGES = (
     "30--Surgeons/30_Surgeons_Surgeons_30_343.jpg",
     "13--Interview/13_Interview_Interview_On_Location_13_190.jpg",
 )
-RECORD_KEYS = {"schema_version", "image", "frame", "timestamp", "media_time_ms", "width", "height", "model", "model_file",
-               "model_sha256", "precision", "input_size", "backend", "latency_ms", "faces"}
+RECORD_KEYS = {
+    "schema_version",
+    "image",
+    "frame",
+    "timestamp",
+    "media_time_ms",
+    "width",
+    "height",
+    "model",
+    "model_file",
+    "model_sha256",
+    "precision",
+    "input_size",
+    "backend",
+    "latency_ms",
+    "faces",
+}
 ERROR_TOPIC = "edge-sdk/errors"  # the bridge's default error topic
 
 
@@ -100,8 +114,10 @@ class Broker:
     def __init__(self, binary: str, port: int, workdir: Path) -> None:
         self.binary, self.port, self.workdir = binary, port, workdir
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                               "set_tcp_nodelay true\nlog_dest stdout\n")
+        self.config.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "set_tcp_nodelay true\nlog_dest stdout\n"
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -136,8 +152,9 @@ class MqttClient:
         self.client.subscribe([(topic, 1) for topic in topics])
         subscribed.get(timeout=10)
 
-    def publish(self, topic: str, payload: bytes, response_topic: str | None = None,
-                correlation: bytes | None = None) -> None:
+    def publish(
+        self, topic: str, payload: bytes, response_topic: str | None = None, correlation: bytes | None = None
+    ) -> None:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
@@ -185,8 +202,18 @@ def running_broker(workdir: Path) -> Iterator[Broker]:
 def running_bridge(broker: Broker, log_path: Path, options: list[str], topics: list[str]) -> Iterator[MqttClient]:
     """``edge-sdk mqtt`` (subscribed to ``frames/#``, plus ``options``) as a subprocess, ready (it answered a probe
     frame), and a client subscribed to ``topics``; both stopped afterwards (the bridge must exit 0 on SIGTERM)."""
-    command = [sys.executable, "-m", "edge_sdk", "-v", "mqtt", "--broker", f"127.0.0.1:{broker.port}",
-               "--subscribe", "frames/#", *options]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_sdk",
+        "-v",
+        "mqtt",
+        "--broker",
+        f"127.0.0.1:{broker.port}",
+        "--subscribe",
+        "frames/#",
+        *options,
+    ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     client = MqttClient(broker.port, topics)

@@ -15,4 +15,5 @@ def assert_valid_record(record: Any) -> None:
     """Fail with every schema violation of ``record`` listed."""
     errors = sorted(_VALIDATOR.iter_errors(record), key=lambda e: list(e.path))
     assert not errors, "record violates the schema:\n" + "\n".join(
-        f"- {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors)
+        f"- {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors
+    )

@@ -38,8 +38,10 @@ def test_converted_model_matches_reference_ap(shared_data):
     ap_ours = evaluate_widerface(ours, gt, images=keys).ap
     ap_truncated = evaluate_widerface(_truncate_like_reference(ours), gt, images=keys).ap
     ap_reference = evaluate_widerface(theirs, gt, images=keys).ap
-    print(f"\n{len(keys)} WIDER val images, original size: ours {ap_ours}, ours truncated {ap_truncated}, "
-          f"reference {ap_reference}")
+    print(
+        f"\n{len(keys)} WIDER val images, original size: ours {ap_ours}, ours truncated {ap_truncated}, "
+        f"reference {ap_reference}"
+    )
     for setting in ("easy", "medium", "hard"):
         assert ap_truncated[setting] == pytest.approx(ap_reference[setting], abs=0.005)
         assert ap_ours[setting] >= ap_reference[setting] - 0.005

@@ -29,10 +29,24 @@ def _module(name: str):
 def x86(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Real detections (onnxruntime fp32 and int8 on the sample), written by the same script the check runs."""
     out = tmp_path_factory.mktemp("arm64") / "x86.json"
-    done = subprocess.run([sys.executable, str(SCRIPTS / "arm64_detect.py"), "--images", "samples/astronaut.png",
-                           "--plan", "onnxruntime:fp32,int8:all", "--out", str(out)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # this checkout's edge_sdk
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "arm64_detect.py"),
+            "--images",
+            "samples/astronaut.png",
+            "--plan",
+            "onnxruntime:fp32,int8:all",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # this checkout's edge_sdk
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["cpu_features"] is None and len(report["results"]) == 2
@@ -49,15 +63,35 @@ def _as_arm(report: dict) -> dict:
 
 def _run(tmp_path: Path, x86: dict, arm: dict) -> tuple[int, str]:
     paths = {}
-    for name, content in (("x86.json", json.dumps(x86)), ("arm.json", json.dumps(arm)), ("pk.txt", "numpy==2\n"),
-                          ("log.txt", "[0s] run\n")):
+    for name, content in (
+        ("x86.json", json.dumps(x86)),
+        ("arm.json", json.dumps(arm)),
+        ("pk.txt", "numpy==2\n"),
+        ("log.txt", "[0s] run\n"),
+    ):
         paths[name] = tmp_path / name
         paths[name].write_text(content)
     doc = tmp_path / "ARM64_CHECK.md"
-    done = subprocess.run([sys.executable, str(SCRIPTS / "arm64_compare.py"), "--x86", str(paths["x86.json"]),
-                           "--arm64", str(paths["arm.json"]), "--packages", str(paths["pk.txt"]),
-                           "--log", str(paths["log.txt"]), "--doc", str(doc)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "arm64_compare.py"),
+            "--x86",
+            str(paths["x86.json"]),
+            "--arm64",
+            str(paths["arm.json"]),
+            "--packages",
+            str(paths["pk.txt"]),
+            "--log",
+            str(paths["log.txt"]),
+            "--doc",
+            str(doc),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return done.returncode, (doc.read_text() if doc.exists() else "") + done.stdout + done.stderr
 
 
@@ -67,10 +101,12 @@ def test_identical_detections_pass(tmp_path: Path, x86: dict) -> None:
     assert text.count("same faces") == 2 and "numpy==2" in text and "sme=False" in text
 
 
-@pytest.mark.parametrize("precision, shift, fails", [("fp32", 0.05, False), ("fp32", 0.5, True),
-                                                     ("int8", 3.0, False), ("int8", 12.0, True)])
-def test_a_moved_box_fails_beyond_the_limits(tmp_path: Path, x86: dict, precision: str, shift: float,
-                                             fails: bool) -> None:
+@pytest.mark.parametrize(
+    "precision, shift, fails", [("fp32", 0.05, False), ("fp32", 0.5, True), ("int8", 3.0, False), ("int8", 12.0, True)]
+)
+def test_a_moved_box_fails_beyond_the_limits(
+    tmp_path: Path, x86: dict, precision: str, shift: float, fails: bool
+) -> None:
     """fp32 must agree within 0.1 px; int8 within 5 % of the face's height (the face is ~120 px tall)."""
     arm = _as_arm(x86)
     result = next(r for r in arm["results"] if r["precision"] == precision)

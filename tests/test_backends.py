@@ -12,11 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_sdk.detector import AUTO_ORDER
-from edge_sdk import BackendError, BackendUnavailableError, FaceDetector, InvalidArgumentError, ModelLoadError
-from edge_sdk import available_backends
+from edge_sdk import (
+    BackendError,
+    BackendUnavailableError,
+    FaceDetector,
+    InvalidArgumentError,
+    ModelLoadError,
+    available_backends,
+)
 from edge_sdk.backends import BACKENDS, resolve_backend_name
 from edge_sdk.backends.base import OutputInfo, QuantParams, dequantize, import_runtime, match_outputs, quantize
+from edge_sdk.detector import AUTO_ORDER
 from edge_sdk.manifest import load_manifest
 from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
@@ -36,7 +42,9 @@ def manifest():
 
 
 def file_of(manifest, fmt: str, input_size=(640, 640), precision: str = "fp32"):
-    return next(f for f in manifest.files if f.format == fmt and f.input_size == input_size and f.precision == precision)
+    return next(
+        f for f in manifest.files if f.format == fmt and f.input_size == input_size and f.precision == precision
+    )
 
 
 def open_backend(name: str, model_file, manifest, **kwargs):
@@ -46,10 +54,16 @@ def open_backend(name: str, model_file, manifest, **kwargs):
 
 # --- the bundled directory ------------------------------------------------------------------------------------------
 
+
 def test_bundled_directory_holds_every_format(manifest):
     formats = {(f.format, f.input_size) for f in manifest.files}
-    assert formats == {("onnx", (640, 640)), ("onnx", None), ("openvino", (640, 640)), ("openvino", None),
-                       ("tflite", (640, 640))}
+    assert formats == {
+        ("onnx", (640, 640)),
+        ("onnx", None),
+        ("openvino", (640, 640)),
+        ("openvino", None),
+        ("tflite", (640, 640)),
+    }
     for f in manifest.files:
         f.verify()
         if f.format == "openvino":
@@ -78,6 +92,7 @@ def test_tampered_openvino_weights_are_rejected(tmp_path):
 
 # --- parity -----------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def torch_model():
     require("torch", "the [export] extra")
@@ -87,9 +102,11 @@ def torch_model():
     return InferenceModel(load_checkpoint()[0]).eval()
 
 
-@pytest.mark.parametrize("fmt,input_size", [("onnx", (640, 640)), ("onnx", None), ("openvino", (640, 640)),
-                                            ("openvino", None), ("tflite", (640, 640))],
-                         ids=["onnx-640", "onnx-dynamic", "openvino-640", "openvino-dynamic", "tflite-640"])
+@pytest.mark.parametrize(
+    "fmt,input_size",
+    [("onnx", (640, 640)), ("onnx", None), ("openvino", (640, 640)), ("openvino", None), ("tflite", (640, 640))],
+    ids=["onnx-640", "onnx-dynamic", "openvino-640", "openvino-dynamic", "tflite-640"],
+)
 def test_raw_outputs_match_pytorch(manifest, astronaut, torch_model, fmt, input_size):
     """Every bundled fp32 file, through its backend, against the shipped checkpoint in PyTorch (dynamic files at a
     non-square 640x384, a shape every backend runs as given)."""
@@ -136,7 +153,10 @@ def _assert_same_faces(results: dict[str, object], threshold: float) -> tuple[in
                     continue
                 assert ious[j] >= 0.95, f"{a} face {box} score {score:.3f}: best {b} IoU {ious[j]:.3f}"
                 assert abs(faces_b.scores[j] - score) <= 0.01, f"{a} vs {b}: score {score} vs {faces_b.scores[j]}"
-                worst_iou, worst_score = min(worst_iou, float(ious[j])), max(worst_score, float(abs(faces_b.scores[j] - score)))
+                worst_iou, worst_score = (
+                    min(worst_iou, float(ious[j])),
+                    max(worst_score, float(abs(faces_b.scores[j] - score))),
+                )
     return faces // len(results), worst_iou, worst_score
 
 
@@ -149,8 +169,10 @@ def test_same_faces_on_wider_val(shared_data):
     for image in images:
         faces, iou, score = _assert_same_faces({n: d.detect(image) for n, d in detectors.items()}, 0.5)
         total, worst_iou, worst_score = total + faces, min(worst_iou, iou), max(worst_score, score)
-    print(f"\n{len(images)} WIDER val images at 640, {total} faces per backend; across {list(detectors)}: "
-          f"worst IoU {worst_iou:.5f}, worst score diff {worst_score:.2e}")
+    print(
+        f"\n{len(images)} WIDER val images at 640, {total} faces per backend; across {list(detectors)}: "
+        f"worst IoU {worst_iou:.5f}, worst score diff {worst_score:.2e}"
+    )
     assert total > 30
 
 
@@ -164,6 +186,7 @@ def test_same_faces_at_original_resolution(shared_data):
 
 
 # --- OpenVINO ---------------------------------------------------------------------------------------------------------
+
 
 def test_openvino_precision_is_explicit_and_threads_respected(manifest):
     backend = open_backend("openvino", file_of(manifest, "openvino"), manifest, threads=1)
@@ -195,6 +218,7 @@ def test_openvino_missing_device_lists_the_available_ones(manifest):
 
 
 # --- TFLite -----------------------------------------------------------------------------------------------------------
+
 
 def _recording_interpreter(calls: list[dict]):
     from ai_edge_litert.interpreter import Interpreter
@@ -243,6 +267,7 @@ def test_tflite_rejects_other_input_sizes_and_devices(manifest):
 
 # --- shared helpers ---------------------------------------------------------------------------------------------------
 
+
 def test_quantize_dequantize():
     q = QuantParams(scale=0.5, zero_point=-3, dtype=np.dtype(np.int8))
     x = np.array([-100.0, -1.26, 0.0, 0.24, 0.26, 10.0, 1000.0], np.float32)
@@ -281,6 +306,7 @@ def test_import_runtime_takes_the_first_importable():
 
 
 # --- registry and auto ------------------------------------------------------------------------------------------------
+
 
 def test_registry_names_and_aliases():
     assert list(BACKENDS) == ["tflite", "openvino", "onnxruntime"]  # auto preference: fastest first (README)
@@ -331,7 +357,8 @@ def test_each_backend_runs_without_the_other_runtimes(backend):
     need(backend)
     own = {"tflite": {"ai_edge_litert"}}.get(backend, {RUNTIME_MODULE[backend]})
     blocked = ",".join(sorted(set(RUNTIME_PACKAGES) - own))
-    result = subprocess.run([sys.executable, "-c", ISOLATED, backend, blocked], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", ISOLATED, backend, blocked], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == f"ok {backend} 1"

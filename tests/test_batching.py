@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -65,7 +64,9 @@ CASES = [
 
 @pytest.mark.parametrize("backend,precision,max_batch", CASES, ids=[f"{b}-{p}" for b, p, _ in CASES])
 def test_detect_batch_equals_detect_on_real_images(images, backend, precision, max_batch):
-    require({"onnxruntime": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}[backend], "a backend extra")
+    require(
+        {"onnxruntime": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}[backend], "a backend extra"
+    )
     detector = FaceDetector(backend=backend, precision=precision, input_size=640, score_threshold=0.3, threads=2)
     if max_batch is not ANY:
         assert detector.max_batch == max_batch
@@ -147,9 +148,25 @@ def test_cli_folder_batch_size_gives_the_same_records(tmp_path, shared_data):
     records = {}
     for batch in (1, 3):
         out = tmp_path / f"out{batch}"
-        done = subprocess.run([sys.executable, "-m", "edge_sdk", "detect", str(folder), "--out", str(out),
-                               "--backend", "onnxruntime", "--batch-size", str(batch)],
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge_sdk",
+                "detect",
+                str(folder),
+                "--out",
+                str(out),
+                "--backend",
+                "onnxruntime",
+                "--batch-size",
+                str(batch),
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         lines = [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
         records[batch] = {r["image"]: r for r in lines}
@@ -158,8 +175,13 @@ def test_cli_folder_batch_size_gives_the_same_records(tmp_path, shared_data):
     for name, single in records[1].items():
         boxes = [f["box"] for f in single["faces"]]
         assert np.allclose(boxes, [f["box"] for f in records[3][name]["faces"]], atol=1e-2)
-    bad = subprocess.run([sys.executable, "-m", "edge_sdk", "detect", str(folder), "--batch-size", "0"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", "detect", str(folder), "--batch-size", "0"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "expected an integer in [1" in bad.stderr
 
 
@@ -168,8 +190,29 @@ def test_batching_benchmark_writes_its_table(tmp_path, shared_data):
     from benchmarks.batching import main
 
     out, report = tmp_path / "BATCHING.md", tmp_path / "batching.json"
-    assert main(["--data-root", str(shared_data), "--configs", "onnxruntime:fp32,tflite:fp32", "--threads", "1",
-                 "--batches", "1,2", "--images", "2", "--rounds", "1", "--out", str(out), "--json", str(report)]) == 0
+    assert (
+        main(
+            [
+                "--data-root",
+                str(shared_data),
+                "--configs",
+                "onnxruntime:fp32,tflite:fp32",
+                "--threads",
+                "1",
+                "--batches",
+                "1,2",
+                "--images",
+                "2",
+                "--rounds",
+                "1",
+                "--out",
+                str(out),
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(report.read_text())["rows"]
     assert {(r["backend"], r["batch"]) for r in rows} == {(b, n) for b in ("onnxruntime", "tflite") for n in (1, 2)}
     assert all(r["images_per_s"] > 0 and np.isfinite(r["vs_batch_1"]) for r in rows)

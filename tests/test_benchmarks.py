@@ -31,10 +31,39 @@ def smoke(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     require("tqdm", "evaluation.run_detector")
     base = tmp_path_factory.mktemp("bench")
     command = [
-        sys.executable, "-m", "benchmarks", "all", "--backends", "onnxruntime", "--peers", "haar",
-        "--sizes", "320", "--accuracy-sizes", "320", "--threads", "1", "--images", "2", "--runs", "2", "--warmup", "1",
-        "--limit", "2", "--fddb-limit", "2", "--devices", "cpu,cuda", "--data-root", str(shared_data),
-        "--out", str(base / "out"), "--doc", str(base / "docs" / "BENCHMARKS.md"), "--no-progress",
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "all",
+        "--backends",
+        "onnxruntime",
+        "--peers",
+        "haar",
+        "--sizes",
+        "320",
+        "--accuracy-sizes",
+        "320",
+        "--threads",
+        "1",
+        "--images",
+        "2",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--limit",
+        "2",
+        "--fddb-limit",
+        "2",
+        "--devices",
+        "cpu,cuda",
+        "--data-root",
+        str(shared_data),
+        "--out",
+        str(base / "out"),
+        "--doc",
+        str(base / "docs" / "BENCHMARKS.md"),
+        "--no-progress",
     ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -117,13 +146,26 @@ def test_int8_files_are_picked_up_when_the_manifest_lists_them(tmp_path):
 
 
 def _row(detector, ms, backend=None, precision=None, size="640", threads=2):
-    return {"detector": detector, "backend": backend, "precision": precision, "device": "cpu", "input_size": size,
-            "threads": threads, "detect_ms": {"median": ms}, "bare_backend_ms": None}
+    return {
+        "detector": detector,
+        "backend": backend,
+        "precision": precision,
+        "device": "cpu",
+        "input_size": size,
+        "threads": threads,
+        "detect_ms": {"median": ms},
+        "bare_backend_ms": None,
+    }
 
 
 def test_ratios_pair_same_size_threads_and_device():
-    rows = [_row("ours", 10.0, "onnxruntime", "fp32"), _row("ours", 5.0, "onnxruntime", "int8"),
-            _row("yunet", 20.0), _row("reference", 12.0), _row("yunet", 99.0, size="320")]
+    rows = [
+        _row("ours", 10.0, "onnxruntime", "fp32"),
+        _row("ours", 5.0, "onnxruntime", "int8"),
+        _row("yunet", 20.0),
+        _row("reference", 12.0),
+        _row("yunet", 99.0, size="320"),
+    ]
     ratios = compute_ratios(rows, ["fp32", "int8"])
     assert ratios["precision_vs_fp32"][0]["speedup"] == pytest.approx(2.0)
     assert [r["speedup"] for r in ratios["ours_vs_yunet"]] == [pytest.approx(2.0)]
@@ -160,19 +202,30 @@ def test_quantization_page_plans_original_size_rows_from_the_dynamic_files():
     fixed = {(b, p) for b, p, _ in _configs(model)}
     original = {(b, p): f for b, p, f in _configs(model, None)}
     assert {("onnxruntime", "int8"), ("openvino", "int8"), ("tflite", "int8")} <= fixed
-    assert {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "int8")} \
-        <= set(original)
+    assert {("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "int8")} <= set(
+        original
+    )
     assert all(f.dynamic for f in original.values()) and not any(b == "tflite" for b, _ in original)
 
     def ap(e, m, h):
         return {"easy": e, "medium": m, "hard": h, "images": 626}
 
-    rows = [{"backend": "openvino", "precision": p, "file": f"{p}.xml", "how": "", "bytes": 1e6, "ap_640": ap(*a),
-             "latency_ms": {"1": ms, "2": ms / 2}}
-            for p, a, ms in (("fp32", (0.9, 0.8, 0.5), 10.0), ("int8", (0.89, 0.79, 0.49), 5.0))]
-    original_rows = [{"backend": "openvino", "precision": p, "file": f"{p}_dynamic.xml", "ap": ap(*a)}
-                     for p, a in (("fp32", (0.9, 0.88, 0.75)), ("int8-ptq", (0.88, 0.86, 0.70)),
-                                  ("int8", (0.895, 0.87, 0.74)))]
+    rows = [
+        {
+            "backend": "openvino",
+            "precision": p,
+            "file": f"{p}.xml",
+            "how": "",
+            "bytes": 1e6,
+            "ap_640": ap(*a),
+            "latency_ms": {"1": ms, "2": ms / 2},
+        }
+        for p, a, ms in (("fp32", (0.9, 0.8, 0.5), 10.0), ("int8", (0.89, 0.79, 0.49), 5.0))
+    ]
+    original_rows = [
+        {"backend": "openvino", "precision": p, "file": f"{p}_dynamic.xml", "ap": ap(*a)}
+        for p, a in (("fp32", (0.9, 0.88, 0.75)), ("int8-ptq", (0.88, 0.86, 0.70)), ("int8", (0.895, 0.87, 0.74)))
+    ]
     page = render(rows, original_rows)
     assert "2.00x (1 thr)" in page and "-1.00 / -1.00 / -1.00" in page
     assert "| openvino | int8 QAT | 0.8950 | 0.8700 | 0.7400 | `int8_dynamic.xml` |" in page
@@ -210,8 +263,11 @@ def test_int8_sensitivity_removes_each_parts_activation_rounding_and_scores_it(s
     argv = ["--model", str(model_dir), "--data-root", str(shared_data), "--limit", "3", "--out", str(out)]
     assert tool.main(argv) == 0
     table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert [line.split(" | ")[0] for line in table] == ["| fp32 file", "| int8 file as shipped",
-                                                        *[f"| {label} in float" for label in tool.PARTS]]
+    assert [line.split(" | ")[0] for line in table] == [
+        "| fp32 file",
+        "| int8 file as shipped",
+        *[f"| {label} in float" for label in tool.PARTS],
+    ]
     hard = [float(line.split(" | ")[4]) for line in table]
     assert all(0 < h <= 1 for h in hard)
 

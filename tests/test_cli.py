@@ -14,7 +14,10 @@ from .conftest import REPO_ROOT
 def test_demo_command_writes_annotated_image_and_json(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "edge_sdk", "detect", "samples/astronaut.png", "--out", str(tmp_path)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "astronaut_faces.json").read_text())
@@ -28,26 +31,35 @@ def test_demo_command_writes_annotated_image_and_json(tmp_path):
 def test_cli_errors_go_to_stderr_with_exit_code(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "edge_sdk", "detect", str(tmp_path / "missing.png"), "--out", str(tmp_path)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2 and "does not exist" in result.stderr
     result = subprocess.run(
         [sys.executable, "-m", "edge_sdk", "detect", "samples/astronaut.png", "--backend", "tensorrtx"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2 and "unknown backend" in result.stderr
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_device_reaches_the_backend(tmp_path):
     ok = _cli("detect", "samples/astronaut.png", "--out", str(tmp_path), "--backend", "openvino", "--device", "CPU")
     assert ok.returncode == 0, ok.stderr
     assert json.loads((tmp_path / "astronaut_faces.json").read_text())["backend"] == "openvino"
-    missing = _cli("detect", "samples/astronaut.png", "--out", str(tmp_path), "--backend", "openvino", "--device", "NPU")
+    missing = _cli(
+        "detect", "samples/astronaut.png", "--out", str(tmp_path), "--backend", "openvino", "--device", "NPU"
+    )
     assert missing.returncode == 2 and "'NPU' is not available here" in missing.stderr
 
 

@@ -61,9 +61,9 @@ def test_blur_changes_faces_only(astronaut):
 def test_cli_folder_writes_images_and_jsonl(image_folder, tmp_path):
     result = run("-m", "edge_sdk", "detect", str(image_folder), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(l) for l in (tmp_path / "detections.jsonl").read_text().splitlines()]
-    assert sorted(l["image"] for l in lines) == ["astronaut.png", "nested/wider_0.jpg", "nested/wider_1.jpg"]
-    assert next(l for l in lines if l["image"] == "astronaut.png")["faces"][0]["score"] > 0.9
+    lines = [json.loads(line) for line in (tmp_path / "detections.jsonl").read_text().splitlines()]
+    assert sorted(line["image"] for line in lines) == ["astronaut.png", "nested/wider_0.jpg", "nested/wider_1.jpg"]
+    assert next(line for line in lines if line["image"] == "astronaut.png")["faces"][0]["score"] > 0.9
     assert (tmp_path / "nested" / "wider_0.jpg").is_file()  # folder runs keep each input's format
     assert (tmp_path / "astronaut.png").is_file()
 
@@ -71,7 +71,7 @@ def test_cli_folder_writes_images_and_jsonl(image_folder, tmp_path):
 def test_cli_video_blur(face_video, tmp_path):
     result = run("-m", "edge_sdk", "detect", str(face_video), "--out", str(tmp_path), "--blur", "blur")
     assert result.returncode == 0, result.stderr
-    frames = [json.loads(l) for l in (tmp_path / "clip_faces.jsonl").read_text().splitlines()]
+    frames = [json.loads(line) for line in (tmp_path / "clip_faces.jsonl").read_text().splitlines()]
     assert len(frames) == 12 and all(len(f["faces"]) == 1 for f in frames)
     capture = cv2.VideoCapture(str(tmp_path / "clip_faces.mp4"))
     original = cv2.VideoCapture(str(face_video))
@@ -103,7 +103,10 @@ def test_examples_run(tmp_path, face_video, image_folder):
         (["examples/detect_image.py", "samples/astronaut.png"], "1 face(s)"),
         (["examples/blur_video.py", str(face_video), str(tmp_path / "blurred.mp4"), "--every", "2"], "wrote"),
         (["examples/folder_to_csv.py", str(image_folder), str(tmp_path / "faces.csv")], "wrote"),
-        (["examples/camera_fps.py", str(face_video), "--max-frames", "5", "--headless", str(tmp_path / "fps.mp4")], "done"),
+        (
+            ["examples/camera_fps.py", str(face_video), "--max-frames", "5", "--headless", str(tmp_path / "fps.mp4")],
+            "done",
+        ),
     ]
     for args, expected in checks:
         result = run(*args)

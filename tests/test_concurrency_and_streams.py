@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from edge_sdk import FaceDetector, available_backends
-from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
-from edge_sdk.manifest import load_manifest
 from edge_sdk.backends import BACKENDS
+from edge_sdk.manifest import load_manifest
+from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
 from .conftest import REPO_ROOT
 
@@ -85,7 +85,8 @@ run(warm)
 start = rss_mb()
 run(n - warm, warm)
 end = rss_mb()
-print(f"{backend}: {n} frames (dynamic={dynamic}), RSS after warm-up {start:.1f} MB, at end {end:.1f} MB, growth {end - start:+.1f} MB")
+print(f"{backend}: {n} frames (dynamic={dynamic}), RSS after warm-up {start:.1f} MB, at end {end:.1f} MB, "
+      f"growth {end - start:+.1f} MB")
 sys.exit(0 if end - start < 20 else 4)
 """
 
@@ -93,7 +94,8 @@ sys.exit(0 if end - start < 20 else 4)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 @pytest.mark.parametrize("backend", _bundled_backends())
 def test_long_stream_memory_is_flat(backend):
-    result = subprocess.run([sys.executable, "-c", STREAM, backend, "5000"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", STREAM, backend, "5000"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     print("\n" + result.stdout.strip())
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]

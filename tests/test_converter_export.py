@@ -66,8 +66,9 @@ def test_export_parity_fixed_and_dynamic(torch, tmp_path):
     from export.exporter import export_model
     from training.checkpoint import DEFAULT_CHECKPOINT
 
-    results = export_model(DEFAULT_CHECKPOINT, tmp_path, ["onnx"], [(640, 640), None],
-                           parity_image=REPO_ROOT / "samples" / "astronaut.png")
+    results = export_model(
+        DEFAULT_CHECKPOINT, tmp_path, ["onnx"], [(640, 640), None], parity_image=REPO_ROOT / "samples" / "astronaut.png"
+    )
     assert len(results) == 2
     for r in results:
         print("\n" + r.line())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
@@ -14,10 +13,10 @@ from edge_sdk import (
     ModelLoadError,
 )
 
+from .conftest import copy_bundled_model, flip_middle_byte
+
 # The astronaut's face (Eileen Collins) in samples/astronaut.png, by hand: x 178-272, y 57-178.
 FACE_REGION = np.array([178, 57, 272, 178], np.float32)
-
-from .conftest import copy_bundled_model, flip_middle_byte
 
 
 def iou(a, b):

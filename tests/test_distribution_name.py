@@ -50,12 +50,23 @@ def test_no_install_hint_names_the_old_distribution() -> None:
 
 def test_the_patterns_catch_the_old_hints() -> None:
     """The grep above is only as good as its patterns: they must flag the old forms and pass the new ones."""
-    old = ["pip install 'edge-sdk[openvino]'", 'pip install "edge-sdk[tflite,onnx]"', "pip install edge-sdk",
-           "pip install -U edge-sdk", "wanted = f\"edge-sdk[{s.extra}]\"", "dist/edge_sdk-0.1.0-py3-none-any.whl",
-           r'pytest.raises(BackendUnavailableError, match=r"edge-sdk\[onnx\]")']
-    new = [install_hint("openvino"), "edge-sdk detect photo.jpg", "pip install edge-face-sdk",
-           "dist/edge_face_sdk-0.1.0-py3-none-any.whl", "`edge-sdk info`",
-           "pip install -e '.[export,train,quantize,eval,dev]'"]
+    old = [
+        "pip install 'edge-sdk[openvino]'",
+        'pip install "edge-sdk[tflite,onnx]"',
+        "pip install edge-sdk",
+        "pip install -U edge-sdk",
+        'wanted = f"edge-sdk[{s.extra}]"',
+        "dist/edge_sdk-0.1.0-py3-none-any.whl",
+        r'pytest.raises(BackendUnavailableError, match=r"edge-sdk\[onnx\]")',
+    ]
+    new = [
+        install_hint("openvino"),
+        "edge-sdk detect photo.jpg",
+        "pip install edge-face-sdk",
+        "dist/edge_face_sdk-0.1.0-py3-none-any.whl",
+        "`edge-sdk info`",
+        "pip install -e '.[export,train,quantize,eval,dev]'",
+    ]
     assert all(any(p.search(line) for p in OLD_HINTS) for line in old)
     assert not [line for line in new if any(p.search(line) for p in OLD_HINTS)]
 

@@ -20,17 +20,18 @@ from .conftest import REPO_ROOT
 from .conftest import data_root as _data_root
 
 
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evaluation", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "evaluation", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_importing_evaluation_pulls_in_no_torch_sdk_or_matplotlib():
-    code = ("import sys, evaluation, evaluation.__main__; "
-            "bad = [m for m in ('torch', 'edge_sdk', 'matplotlib', 'retinaface') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, evaluation, evaluation.__main__; "
+        "bad = [m for m in ('torch', 'edge_sdk', 'matplotlib', 'retinaface') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -56,14 +57,63 @@ def test_scale_and_limit_parsing():
 
 def test_the_command_line_becomes_typed_run_options():
     p = build_parser()
-    w = run_options(p.parse_args(["widerface", "--root", "r", "--out", "o", "--scale", "640", "--tiles", "160",
-                                  "--backend", "tflite", "--limit", "5", "--iou-mode", "float", "--no-progress"]))
-    assert w == WiderFaceRun(root=Path("r"), out=Path("o"), limit=5, progress=False, iou_mode="float",
-                             detector=DetectorOptions(backend="tflite", scale=640, tiles=160))
-    f = run_options(p.parse_args(["fddb", "--root", "r", "--out", "o", "--detector", "reference",
-                                  "--predictions", "p", "--annotation", "rect", "--fp-points", "10,50"]))
-    assert f == FddbRun(root=Path("r"), out=Path("o"), predictions=Path("p"), annotation="rect", fp_points=(10, 50),
-                        detector=DetectorOptions(detector="reference"))
+    w = run_options(
+        p.parse_args(
+            [
+                "widerface",
+                "--root",
+                "r",
+                "--out",
+                "o",
+                "--scale",
+                "640",
+                "--tiles",
+                "160",
+                "--backend",
+                "tflite",
+                "--limit",
+                "5",
+                "--iou-mode",
+                "float",
+                "--no-progress",
+            ]
+        )
+    )
+    assert w == WiderFaceRun(
+        root=Path("r"),
+        out=Path("o"),
+        limit=5,
+        progress=False,
+        iou_mode="float",
+        detector=DetectorOptions(backend="tflite", scale=640, tiles=160),
+    )
+    f = run_options(
+        p.parse_args(
+            [
+                "fddb",
+                "--root",
+                "r",
+                "--out",
+                "o",
+                "--detector",
+                "reference",
+                "--predictions",
+                "p",
+                "--annotation",
+                "rect",
+                "--fp-points",
+                "10,50",
+            ]
+        )
+    )
+    assert f == FddbRun(
+        root=Path("r"),
+        out=Path("o"),
+        predictions=Path("p"),
+        annotation="rect",
+        fp_points=(10, 50),
+        detector=DetectorOptions(detector="reference"),
+    )
     assert w.results_file == Path("o/widerface_results.json") and f.results_file == Path("o/fddb_results.json")
 
 
@@ -71,8 +121,21 @@ def test_report_rows_run_with_the_same_options_as_the_command_line():
     """evaluation.report builds its runs directly; they equal what the CLI parses for the same detector."""
     p = build_parser()
     run = Run("x", backend="openvino", scale=640, precision="int8", tiles=160)
-    cli = ["--root", "d/widerface", "--out", "w/widerface_sdk_openvino_int8_640_tiles160", "--backend", "openvino",
-           "--scale", "640", "--precision", "int8", "--tiles", "160", "--no-progress"]
+    cli = [
+        "--root",
+        "d/widerface",
+        "--out",
+        "w/widerface_sdk_openvino_int8_640_tiles160",
+        "--backend",
+        "openvino",
+        "--scale",
+        "640",
+        "--precision",
+        "int8",
+        "--tiles",
+        "160",
+        "--no-progress",
+    ]
     assert widerface_run(run, Path("d"), Path("w")) == run_options(p.parse_args(["widerface", *cli]))
     ref = Run("y", detector="reference")
     cli = ["--root", "d/fddb", "--out", "w/fddb_reference_original", "--detector", "reference", "--no-progress"]
@@ -109,8 +172,9 @@ def test_a_missing_dataset_is_a_one_line_error(tmp_path):
 def test_report_reuses_only_a_summary_of_the_same_detector(tmp_path):
     saved = tmp_path / "widerface_results.json"
     assert previous_summary(Run("r", detector="reference"), saved) is None  # nothing saved yet
-    saved.write_text(json.dumps({"ap": {"easy": 0.9}, "settings": {"detector": {"detector": "reference",
-                                                                               "input_size": 640}}}))
+    saved.write_text(
+        json.dumps({"ap": {"easy": 0.9}, "settings": {"detector": {"detector": "reference", "input_size": 640}}})
+    )
     assert previous_summary(Run("r", detector="reference", scale=640), saved)["ap"] == {"easy": 0.9}
     assert previous_summary(Run("r", detector="reference"), saved) is None  # original size: another run
 
@@ -148,8 +212,13 @@ def fake_sdk(monkeypatch):
 
 def test_sdk_adapter_passes_precision_only_when_given(fake_sdk):
     det = sdk_detector(model="m", backend="onnxruntime", precision=None, input_size=None, score_threshold=0.02)
-    assert fake_sdk.calls[-1] == {"model": "m", "backend": "onnxruntime", "input_size": None, "score_threshold": 0.02,
-                                  "nms_threshold": EVAL_NMS_THRESHOLD}
+    assert fake_sdk.calls[-1] == {
+        "model": "m",
+        "backend": "onnxruntime",
+        "input_size": None,
+        "score_threshold": 0.02,
+        "nms_threshold": EVAL_NMS_THRESHOLD,
+    }
     sdk_detector(precision="int8", input_size=640)
     assert fake_sdk.calls[-1]["precision"] == "int8" and fake_sdk.calls[-1]["input_size"] == 640
     boxes, scores = det(np.zeros((100, 100, 3), np.uint8))
@@ -159,11 +228,32 @@ def test_sdk_adapter_passes_precision_only_when_given(fake_sdk):
 def test_cli_sdk_detector_wiring(fake_sdk, tmp_path, capsys):
     root = _data_root()
     out = tmp_path / "sdk"
-    main(["widerface", "--root", str(root / "widerface"), "--out", str(out), "--limit", "3", "--scale", "640",
-          "--precision", "fp16", "--backend", "onnxruntime", "--no-progress"])
-    assert fake_sdk.calls[-1] == {"model": None, "backend": "onnxruntime", "input_size": 640,
-                                  "score_threshold": EVAL_SCORE_THRESHOLD, "nms_threshold": EVAL_NMS_THRESHOLD,
-                                  "precision": "fp16"}
+    main(
+        [
+            "widerface",
+            "--root",
+            str(root / "widerface"),
+            "--out",
+            str(out),
+            "--limit",
+            "3",
+            "--scale",
+            "640",
+            "--precision",
+            "fp16",
+            "--backend",
+            "onnxruntime",
+            "--no-progress",
+        ]
+    )
+    assert fake_sdk.calls[-1] == {
+        "model": None,
+        "backend": "onnxruntime",
+        "input_size": 640,
+        "score_threshold": EVAL_SCORE_THRESHOLD,
+        "nms_threshold": EVAL_NMS_THRESHOLD,
+        "precision": "fp16",
+    }
     data = json.loads((out / "widerface_results.json").read_text())
     assert data["settings"]["detector"]["detector"] == "sdk" and data["settings"]["scale"] == 640
     assert data["num_images"] == 3 and "AP easy" in capsys.readouterr().out
@@ -172,8 +262,9 @@ def test_cli_sdk_detector_wiring(fake_sdk, tmp_path, capsys):
 def test_widerface_cli_end_to_end(tmp_path):
     root = _data_root() / "widerface"
     out = tmp_path / "w"
-    done = _cli("widerface", "--root", str(root), "--detector", "reference", "--limit", "6", "--out", str(out),
-                "--no-progress")
+    done = _cli(
+        "widerface", "--root", str(root), "--detector", "reference", "--limit", "6", "--out", str(out), "--no-progress"
+    )
     assert done.returncode == 0, done.stderr
     assert "AP easy" in done.stdout
     data = json.loads((out / "widerface_results.json").read_text())
@@ -188,8 +279,17 @@ def test_widerface_cli_end_to_end(tmp_path):
     assert sorted(f"{p.parent.name}/{p.stem}" for p in files) == sorted(data["images"])
     # The written files, scored by --predictions, give the same numbers.
     again = tmp_path / "again"
-    done = _cli("widerface", "--root", str(root), "--predictions", str(out / "widerface_predictions"), "--limit", "6",
-                "--out", str(again))
+    done = _cli(
+        "widerface",
+        "--root",
+        str(root),
+        "--predictions",
+        str(out / "widerface_predictions"),
+        "--limit",
+        "6",
+        "--out",
+        str(again),
+    )
     assert done.returncode == 0, done.stderr
     data2 = json.loads((again / "widerface_results.json").read_text())
     assert data2["images"] == data["images"]
@@ -200,8 +300,22 @@ def test_widerface_cli_end_to_end(tmp_path):
 def test_fddb_cli_end_to_end(tmp_path):
     root = _data_root() / "fddb"
     out = tmp_path / "f"
-    done = _cli("fddb", "--root", str(root), "--detector", "reference", "--scale", "640", "--limit", "5",
-                "--out", str(out), "--no-progress", "--fp-points", "5,50")
+    done = _cli(
+        "fddb",
+        "--root",
+        str(root),
+        "--detector",
+        "reference",
+        "--scale",
+        "640",
+        "--limit",
+        "5",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--fp-points",
+        "5,50",
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "fddb_results.json").read_text())
     assert set(data["tpr_at_fp_discrete"]) == {"5", "50"} and data["tpr_at_fp_discrete"]["50"] > 0.5

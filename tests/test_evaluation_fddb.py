@@ -22,10 +22,7 @@ from evaluation import (
 )
 from evaluation.fddb import annotation_mask, image_path, match_at_threshold, read_image_sizes
 
-from .conftest import REPO_ROOT
 from .conftest import data_root as _data_root
-
-
 
 
 def brute_force_iou(ellipse, rect_xyxy, size) -> float:
@@ -66,8 +63,12 @@ def test_pixel_overlaps_equal_brute_force_masks():
     size = (90, 120)
     ellipses = np.array([[25.3, 14.8, 1.45, 60.4, 44.6], [12.0, 9.0, -1.2, 10.0, 80.0], [40, 30, 0.3, 115, 5]])
     rects = [rng.uniform(-30, 150, 4) for _ in range(60)]
-    rects += [np.array([50.0, 30.0, 50.0, 30.0]), np.array([70.0, 60.0, 40.0, 20.0]),  # point; swapped corners
-              np.array([-50.0, -50.0, -10.0, -10.0]), np.array([119.5, 0.0, 300.0, 89.5])]  # outside; on the edge
+    rects += [
+        np.array([50.0, 30.0, 50.0, 30.0]),
+        np.array([70.0, 60.0, 40.0, 20.0]),  # point; swapped corners
+        np.array([-50.0, -50.0, -10.0, -10.0]),
+        np.array([119.5, 0.0, 300.0, 89.5]),
+    ]  # outside; on the edge
     iou = region_overlaps(ellipses, np.array(rects), size)
     for i, e in enumerate(ellipses):
         for j, r in enumerate(rects):
@@ -90,12 +91,14 @@ def hand_case() -> tuple[FddbAnnotations, dict, dict]:
     ell = np.array([[20.0, 12.0, np.pi / 2, 50.0, 50.0]])  # one face, tall
     ann = FddbAnnotations(ellipses={"img": ell}, folds={"img": 1}, image_keys=("img",))
     tight = ellipse_to_rect(ell)[0]
-    preds = np.array([
-        [*tight, 0.9],  # TP
-        [*tight, 0.8],  # duplicate -> FP (one-to-one)
-        [0, 0, 10, 10, 0.7],  # background -> FP
-        [tight[0], tight[1], tight[2], 50.0, 0.6],  # upper half of the face: overlap < 0.5
-    ])
+    preds = np.array(
+        [
+            [*tight, 0.9],  # TP
+            [*tight, 0.8],  # duplicate -> FP (one-to-one)
+            [0, 0, 10, 10, 0.7],  # background -> FP
+            [tight[0], tight[1], tight[2], 50.0, 0.6],  # upper half of the face: overlap < 0.5
+        ]
+    )
     return ann, {"img": preds}, {"img": (100, 100)}
 
 
@@ -125,8 +128,11 @@ def test_continuous_score_counts_matched_pairs_below_half():
 
 def test_images_without_detections_count_their_faces():
     ann, preds, sizes = hand_case()
-    ann2 = FddbAnnotations(ellipses={**ann.ellipses, "other": np.array([[10.0, 8.0, 1.5, 20.0, 20.0]] * 3)},
-                           folds={"img": 1, "other": 2}, image_keys=("img", "other"))
+    ann2 = FddbAnnotations(
+        ellipses={**ann.ellipses, "other": np.array([[10.0, 8.0, 1.5, 20.0, 20.0]] * 3)},
+        folds={"img": 1, "other": 2},
+        image_keys=("img", "other"),
+    )
     r = evaluate_fddb({"img": preds["img"][:1]}, ann2, {**sizes, "other": (50, 50)}, images=["img", "other"])
     assert r.num_faces == 4 and r.folds == {1: 1, 2: 1}
     np.testing.assert_allclose(r.tpr_discrete, [0, 0.25])
@@ -142,8 +148,11 @@ def test_tpr_at_fp_takes_the_best_point_within_the_budget():
 
 
 def test_fddb_prediction_files_round_trip(tmp_path):
-    preds = {"2002/08/11/big/img_591": np.array([[1.5, 2.0, 11.5, 30.25, 0.75]]), "2002/08/26/big/img_265": np.zeros((0, 5)),
-             "2003/01/01/big/img_1": np.array([[0, 0, 4, 4, 0.5]])}
+    preds = {
+        "2002/08/11/big/img_591": np.array([[1.5, 2.0, 11.5, 30.25, 0.75]]),
+        "2002/08/26/big/img_265": np.zeros((0, 5)),
+        "2003/01/01/big/img_1": np.array([[0, 0, 4, 4, 0.5]]),
+    }
     folds = {"2002/08/11/big/img_591": 1, "2002/08/26/big/img_265": 1, "2003/01/01/big/img_1": 7}
     written = write_fddb_predictions(preds, folds, tmp_path)
     assert [p.name for p in written] == ["fold-01-out.txt", "fold-07-out.txt"]
@@ -167,8 +176,9 @@ def test_real_annotations(fddb_root):
     ann = load_fddb_annotations(fddb_root)
     assert len(ann.image_keys) == 2845 and ann.num_faces() == 5171
     assert sorted(set(ann.folds.values())) == list(range(1, 11))
-    np.testing.assert_allclose(ann.ellipses["2002/08/11/big/img_591"],
-                               [[123.5833, 85.5495, 1.265839, 269.6934, 161.7812]])
+    np.testing.assert_allclose(
+        ann.ellipses["2002/08/11/big/img_591"], [[123.5833, 85.5495, 1.265839, 269.6934, 161.7812]]
+    )
     disk = list_fddb_images(fddb_root, ann)
     assert len(disk) == 133 and {ann.folds[k] for k in disk} == {1, 2, 3, 4, 5}
 
@@ -176,7 +186,9 @@ def test_real_annotations(fddb_root):
 def test_reference_detector_on_real_images(fddb_root, tmp_path):
     ann = load_fddb_annotations(fddb_root)
     keys = list_fddb_images(fddb_root, ann)[::13]
-    preds, sizes, _ = run_detector(reference_detector(0.02), {k: image_path(fddb_root, k) for k in keys}, progress=False)
+    preds, sizes, _ = run_detector(
+        reference_detector(0.02), {k: image_path(fddb_root, k) for k in keys}, progress=False
+    )
     assert sizes == read_image_sizes(fddb_root, keys)
     r = evaluate_fddb(preds, ann, sizes, images=keys)
     print(f"reference on {len(keys)} FDDB images: {r.tpr_at_fp}")

@@ -25,11 +25,9 @@ from evaluation import (
 )
 from evaluation.widerface import image_path
 
-from .conftest import REPO_ROOT
 from .conftest import data_root as _data_root
+
 MINUS_TWO_IMAGE = "39--Ice_Skating/39_Ice_Skating_iceskiing_39_583"
-
-
 
 
 def xyxy(x: float, y: float, w: float, h: float, score: float) -> list[float]:
@@ -132,8 +130,9 @@ def test_images_without_ground_truth_are_skipped_but_normalise_scores():
 def test_dummy_zero_box_images_count_their_false_positives():
     # The four face-less val images hold a dummy 0 0 0 0 box (not kept): they are evaluated, so a prediction
     # there is a FP. Same predictions as above -> >0.5: P 0; (0,0.5]: P 1/2, R 1; 0: P 1/3 -> AP 1/2.
-    gt = WiderFaceGT.from_boxes({"e/a": [A], "e/dummy": [(0, 0, 0, 0)]},
-                                {s: {"e/a": [0], "e/dummy": []} for s in SETTINGS})
+    gt = WiderFaceGT.from_boxes(
+        {"e/a": [A], "e/dummy": [(0, 0, 0, 0)]}, {s: {"e/a": [0], "e/dummy": []} for s in SETTINGS}
+    )
     preds = {"e/a": np.array([xyxy(*A, 0.5), xyxy(*FAR, 0.0)]), "e/dummy": np.array([xyxy(*B, 1.0)])}
     assert evaluate_widerface(preds, gt).ap["hard"] == pytest.approx(0.5)
 
@@ -413,8 +412,9 @@ def test_reference_detector_on_20_images(gt, wider_root, tmp_path):
 @pytest.mark.slow
 def test_reference_detector_full_626(gt, wider_root):
     keys = list_widerface_images(wider_root, gt=gt)
-    preds, _, seconds = run_detector(reference_detector(0.02), {k: image_path(wider_root, k) for k in keys},
-                                     progress=False)
+    preds, _, seconds = run_detector(
+        reference_detector(0.02), {k: image_path(wider_root, k) for k in keys}, progress=False
+    )
     r = evaluate_widerface(preds, gt, images=keys)
     print(f"reference, 626 images, original size: AP {r.ap} (detection {seconds:.1f} s)")
     # Regression anchor for the evaluator and the peer (measured: 0.8984 / 0.8773 / 0.7411).

@@ -26,8 +26,14 @@ EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.py"))
 
 def run_example(script: str, *args: str) -> subprocess.CompletedProcess:
     path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))  # this checkout's edge_sdk
-    return subprocess.run([sys.executable, str(REPO_ROOT / "examples" / script), *args], cwd=REPO_ROOT,
-                          env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / script), *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -110,12 +116,18 @@ def test_folder_to_csv_records_corrupt_images_and_goes_on(images, tmp_path: Path
         np.testing.assert_allclose(box, expected.boxes[0], atol=0.051)  # the CSV prints one decimal
 
 
-@pytest.mark.parametrize(("kind", "reasons"), [
-    ("text", ["cannot open"]),
-    ("truncated", ["cannot open"]),
-    ("empty", ["no frame could be read"]),
-    ("missing", ["cannot open", "does not exist"]),  # blur_video opens it as a video; camera_fps classifies it first
-])
+@pytest.mark.parametrize(
+    ("kind", "reasons"),
+    [
+        ("text", ["cannot open"]),
+        ("truncated", ["cannot open"]),
+        ("empty", ["no frame could be read"]),
+        (
+            "missing",
+            ["cannot open", "does not exist"],
+        ),  # blur_video opens it as a video; camera_fps classifies it first
+    ],
+)
 def test_video_examples_report_an_unreadable_source(broken_videos, tmp_path: Path, kind: str, reasons) -> None:
     source = str(broken_videos.get(kind, tmp_path / "missing.mp4"))
     runs = {

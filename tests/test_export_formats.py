@@ -30,8 +30,23 @@ def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("exported")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        assert main(["--formats", "openvino,tflite", "--sizes", "640", "--precisions", "fp32,fp16", "--out", str(out),
-                     "--parity-image", str(REPO_ROOT / "samples" / "astronaut.png")]) == 0
+        assert (
+            main(
+                [
+                    "--formats",
+                    "openvino,tflite",
+                    "--sizes",
+                    "640",
+                    "--precisions",
+                    "fp32,fp16",
+                    "--out",
+                    str(out),
+                    "--parity-image",
+                    str(REPO_ROOT / "samples" / "astronaut.png"),
+                ]
+            )
+            == 0
+        )
     return out, stdout.getvalue().splitlines()
 
 
@@ -40,8 +55,11 @@ def test_cli_prints_one_parity_line_per_file(exported):
     print("\n" + "\n".join(lines))
     by_file = {line.split()[1]: line for line in lines if line.startswith("parity ")}
     # TFLite has fp32 only: asking for fp16 skips it there.
-    assert set(by_file) == {"retinaface_mnet025_640x640.xml", "retinaface_mnet025_640x640_fp16.xml",
-                            "retinaface_mnet025_640x640.tflite"}
+    assert set(by_file) == {
+        "retinaface_mnet025_640x640.xml",
+        "retinaface_mnet025_640x640_fp16.xml",
+        "retinaface_mnet025_640x640.tflite",
+    }
     assert "via tflite" in by_file["retinaface_mnet025_640x640.tflite"]
 
 
@@ -86,6 +104,7 @@ def test_exported_tflite_equals_the_bundled_one(exported):
 
 
 # --- int8 input/output ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_int8(tmp_path_factory):
@@ -147,11 +166,15 @@ def test_int8_input_and_outputs_are_handled(tiny_int8, caplog):
         diff = float(np.abs(out - want[role].numpy()).max())
         # within two output steps (rounding in the kernels may differ by one; the float scores by a little)
         limit = 2.01 * out_scales[role] if role in out_scales else 0.02
-        print(f"\nint8 {role}: max |diff| vs the PT2E reference {diff:.4f} (limit {limit:.4f}, input scale {input_scale:.3f})")
+        print(
+            f"\nint8 {role}: max |diff| vs the PT2E reference {diff:.4f} (limit {limit:.4f}, "
+            f"input scale {input_scale:.3f})"
+        )
         assert diff <= limit
 
 
-# --- post-training int8 baselines --------------------------------------------------------------------------------------
+# --- post-training int8 baselines ------------------------------------------------------------------------------
+
 
 def test_ptq_baselines_are_written_through_export_int8(tmp_path, astronaut, shared_data):
     """``export.int8.write_ptq_baselines`` quantizes the directory's fp32 ONNX file (ONNX Runtime ``quantize_static``
@@ -172,15 +195,19 @@ def test_ptq_baselines_are_written_through_export_int8(tmp_path, astronaut, shar
     calibration = []
     for path in sorted((shared_data / "widerface" / "WIDER_train" / "images").glob("*/*.jpg"))[:2]:
         image = cv2.imread(str(path))
-        calibration.append(make_input(image, Letterbox.fit(image.shape[1], image.shape[0], 640, 640),
-                                      manifest.normalization))
+        calibration.append(
+            make_input(image, Letterbox.fit(image.shape[1], image.shape[0], 640, 640), manifest.normalization)
+        )
     files = write_ptq_baselines(model_dir, calibration, [(640, 640)])
     add_files(model_dir, files, DEFAULT_CHECKPOINT)
-    assert [(f.path.name, f.format) for f in files] == [("retinaface_mnet025_640x640_int8-ptq.onnx", "onnx"),
-                                                        ("retinaface_mnet025_640x640_int8-ptq.xml", "openvino")]
+    assert [(f.path.name, f.format) for f in files] == [
+        ("retinaface_mnet025_640x640_int8-ptq.onnx", "onnx"),
+        ("retinaface_mnet025_640x640_int8-ptq.xml", "openvino"),
+    ]
     assert files[1].extra_files == (model_dir / "retinaface_mnet025_640x640_int8-ptq.bin",)
     assert {f.path.name for f in load_manifest(model_dir).files if f.precision == "int8-ptq"} == {
-        f.path.name for f in files}
+        f.path.name for f in files
+    }
     reference = FaceDetector(backend="onnxruntime").detect(astronaut)
     for backend in ("onnxruntime", "openvino"):
         faces = FaceDetector(model=model_dir, backend=backend, precision="int8-ptq").detect(astronaut)

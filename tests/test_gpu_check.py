@@ -32,7 +32,7 @@ def test_subset_keeps_official_annotation_blocks(subset: Path) -> None:
     from training.data import load_samples
     from training.recipe import load_recipe
 
-    recipe = load_recipe("widerface_mnet025", [f"data.annotations=[\"{gpu_check.TRAIN_ANNOTATIONS}\"]"])
+    recipe = load_recipe("widerface_mnet025", [f'data.annotations=["{gpu_check.TRAIN_ANNOTATIONS}"]'])
     samples = load_samples(recipe.data, subset)
     assert len(samples) == 12
     assert sum(len(s.boxes) for s in samples) > 12  # crowd images: the boxes came along with their images
@@ -41,16 +41,37 @@ def test_subset_keeps_official_annotation_blocks(subset: Path) -> None:
 
 def test_cpu_dry_run_of_every_phase(subset: Path, tmp_path: Path) -> None:
     out = tmp_path / "gpu_check"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "run", "--device", "cpu", "--tiny",
-                           "--data-root", str(subset), "--out", str(out)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu_check",
+            "run",
+            "--device",
+            "cpu",
+            "--tiny",
+            "--data-root",
+            str(subset),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     report = json.loads((out / "gpu_check.json").read_text())
     phases = {p["name"]: p for p in report["phases"]}
     failed = {n: (p["error"], p["log_tail"][-5:]) for n, p in phases.items() if p["status"] != "ok"}
     assert not failed, failed
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert list(phases) == ["train_scratch_amp", "train_step_ceiling", "torchrun_resume", "finetune_export_onnx",
-                            "latency"]
+    assert list(phases) == [
+        "train_scratch_amp",
+        "train_step_ceiling",
+        "torchrun_resume",
+        "finetune_export_onnx",
+        "latency",
+    ]
 
     scratch = phases["train_scratch_amp"]["figures"]
     assert scratch["steps"] == 6 and scratch["loss_decreased"] and scratch["images_per_s"] > 0

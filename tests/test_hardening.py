@@ -70,10 +70,17 @@ BAD_ARGUMENTS = [
     ({"precision": "int4"}, ModelLoadError, "no int4 file"),
     ({"model": "no_such_model"}, ModelLoadError, "not found"),
     # the size is what is missing, and the message says which files exist
-    ({"backend": "tflite", "input_size": 320}, ModelLoadError, r"no fp32 file at input size 320x320 for backend 'tflite'; "
-                                                              r"it has: .*640x640\.tflite \(tflite, fp32, 640x640\)"),
-    ({"backend": "tflite", "precision": "int8", "input_size": None}, ModelLoadError,
-     r"no int8 file at input size original \(dynamic\) for backend 'tflite'"),
+    (
+        {"backend": "tflite", "input_size": 320},
+        ModelLoadError,
+        r"no fp32 file at input size 320x320 for backend 'tflite'; "
+        r"it has: .*640x640\.tflite \(tflite, fp32, 640x640\)",
+    ),
+    (
+        {"backend": "tflite", "precision": "int8", "input_size": None},
+        ModelLoadError,
+        r"no int8 file at input size original \(dynamic\) for backend 'tflite'",
+    ),
 ]
 
 
@@ -276,6 +283,7 @@ except InvalidImageError:
 
 @pytest.mark.parametrize("name", sorted(RISKY))
 def test_risky_inputs_do_not_crash_the_process(tmp_path, name):
-    result = subprocess.run([sys.executable, "-c", RISKY[name], str(tmp_path)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", RISKY[name], str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 3, (result.returncode, result.stderr[-2000:])  # typed error, no segfault

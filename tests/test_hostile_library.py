@@ -46,8 +46,9 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _peak_rss_mb(code: str) -> tuple[subprocess.CompletedProcess, float]:
     """Run ``code`` in a fresh interpreter; its output and the child's peak RSS in MB."""
     # VmHWM, not getrusage: ru_maxrss of an exec'd child starts at its parent's (the test process, often > 1 GB)
-    wrapper = code + ("\nprint('PEAK', next(int(line.split()[1]) for line in open('/proc/self/status') "
-                      "if line.startswith('VmHWM')))")
+    wrapper = code + (
+        "\nprint('PEAK', next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM')))"
+    )
     done = subprocess.run([sys.executable, "-c", wrapper], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     peak = [line for line in done.stdout.splitlines() if line.startswith("PEAK")]
     return done, (int(peak[0].split()[1]) / 1024 if peak else float("nan"))
@@ -65,7 +66,8 @@ def test_decompression_bomb_is_refused_before_decoding(bomb: Path, as_bytes: boo
     source = f"open({str(bomb)!r}, 'rb').read()" if as_bytes else repr(str(bomb))
     done, peak_mb = _peak_rss_mb(
         "from edge_sdk.image import to_bgr_uint8\nfrom edge_sdk import InvalidImageError\n"
-        f"try:\n    to_bgr_uint8({source}, max_pixels=10**6)\nexcept InvalidImageError as e:\n    print('refused', e)")
+        f"try:\n    to_bgr_uint8({source}, max_pixels=10**6)\nexcept InvalidImageError as e:\n    print('refused', e)"
+    )
     assert "refused" in done.stdout and "32768x32768" in done.stdout, done.stdout + done.stderr
     assert peak_mb < 400, f"peak RSS {peak_mb:.0f} MB: the image was decoded"
 
@@ -108,8 +110,9 @@ def test_cli_folder_run_records_the_bomb_and_goes_on(bomb: Path, tmp_path: Path)
 
 
 def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _assert_one_line_exit_2(done: subprocess.CompletedProcess) -> None:
@@ -128,15 +131,19 @@ def test_cli_unwritable_outputs_are_errors(tmp_path: Path) -> None:
         _assert_one_line_exit_2(_cli("detect", "samples/astronaut.png", "--out", str(out), "--backend", "onnxruntime"))
 
 
-@pytest.mark.parametrize("args", [
-    ("detect", "samples/astronaut.png", "--threads", "2147483648", "--backend", "onnxruntime"),
-    ("serve", "--port", "99999"),
-    ("detect", "samples/astronaut.png", "--max-frames", "0"),
-    ("detect", "samples/astronaut.png", "--input-size", "abc"),
-    ("detect", "samples/astronaut.png", "--backend", "nope"),
-    ("detect", "no-such-file.jpg"),
-    ("bench", "--backend", "nope"),
-], ids=["threads", "port", "max-frames-0", "input-size", "backend", "missing-file", "bench-backend"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("detect", "samples/astronaut.png", "--threads", "2147483648", "--backend", "onnxruntime"),
+        ("serve", "--port", "99999"),
+        ("detect", "samples/astronaut.png", "--max-frames", "0"),
+        ("detect", "samples/astronaut.png", "--input-size", "abc"),
+        ("detect", "samples/astronaut.png", "--backend", "nope"),
+        ("detect", "no-such-file.jpg"),
+        ("bench", "--backend", "nope"),
+    ],
+    ids=["threads", "port", "max-frames-0", "input-size", "backend", "missing-file", "bench-backend"],
+)
 def test_cli_bad_arguments_are_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     _assert_one_line_exit_2(_cli(*args))
 
@@ -145,13 +152,13 @@ def test_cli_malformed_manifest_is_one_line_and_exit_2(tmp_path: Path) -> None:
     model = copy_bundled_model(tmp_path)
     for text in ("[]", "null", "{not json", '{"name": 1}'):
         (model / "manifest.json").write_text(text)
-        _assert_one_line_exit_2(_cli("detect", "samples/astronaut.png", "--model", str(model), "--out",
-                                     str(tmp_path / "out")))
+        _assert_one_line_exit_2(
+            _cli("detect", "samples/astronaut.png", "--model", str(model), "--out", str(tmp_path / "out"))
+        )
 
 
 def test_cli_verbose_after_the_subcommand_shows_the_traceback(tmp_path: Path) -> None:
-    done = _cli("detect", "samples/astronaut.png", "--out", str(tmp_path / "f" / "x"), "--backend", "onnxruntime",
-                "-v")
+    done = _cli("detect", "samples/astronaut.png", "--out", str(tmp_path / "f" / "x"), "--backend", "onnxruntime", "-v")
     assert done.returncode == 0 and "INFO" in done.stderr
     failed = _cli("detect", "samples/astronaut.png", "--out", "/proc/edge-sdk-out", "-v")
     assert failed.returncode == 2 and "Traceback" in failed.stderr
@@ -170,38 +177,62 @@ def test_cli_folder_lists_links_fifos_and_loops_as_skipped(tmp_path: Path) -> No
     records = {r["image"]: r for r in map(json.loads, (tmp_path / "out" / "detections.jsonl").read_text().splitlines())}
     assert len(records["good.png"]["faces"]) == 1
     reasons = {name: records[name]["error"]["message"] for name in ("dangling.jpg", "pipe.jpg", "loop.jpg", "back_up")}
-    assert reasons == {"dangling.jpg": "dangling symbolic link", "pipe.jpg": "FIFO (named pipe), not a file",
-                       "loop.jpg": "symbolic link loop", "back_up": "symbolic link to a folder (not followed)"}
+    assert reasons == {
+        "dangling.jpg": "dangling symbolic link",
+        "pipe.jpg": "FIFO (named pipe), not a file",
+        "loop.jpg": "symbolic link loop",
+        "back_up": "symbolic link to a folder (not followed)",
+    }
 
 
 # ------------------------------------------------------------------------------------------------ item 6: typed errors
 
 
-@pytest.mark.parametrize("call", [
-    lambda d: d.detect_batch(None),
-    lambda d: d.detect_batch(5),
-    lambda d: d.detect_batch(_pil_astronaut()),
-    lambda d: d.stream(None),
-    lambda d: d.stream(5),
-], ids=["batch-None", "batch-5", "batch-PIL", "stream-None", "stream-5"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda d: d.detect_batch(None),
+        lambda d: d.detect_batch(5),
+        lambda d: d.detect_batch(_pil_astronaut()),
+        lambda d: d.stream(None),
+        lambda d: d.stream(5),
+    ],
+    ids=["batch-None", "batch-5", "batch-PIL", "stream-None", "stream-5"],
+)
 def test_bad_calls_raise_typed_errors(detector: FaceDetector, call) -> None:
     with pytest.raises(InvalidArgumentError):
         call(detector)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"backend": None}, {"backend": 1}, {"backend": "onnxruntime", "device": 1}, {"model": 123},
-    {"backend": "onnxruntime", "threads": 2**31}, {"threads": True}, {"max_faces": True},
-    {"precision": None}, {"score_threshold": True}, {"max_pixels": np.bool_(True)},
-], ids=lambda k: ",".join(f"{a}={b!r}" for a, b in k.items()))
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"backend": None},
+        {"backend": 1},
+        {"backend": "onnxruntime", "device": 1},
+        {"model": 123},
+        {"backend": "onnxruntime", "threads": 2**31},
+        {"threads": True},
+        {"max_faces": True},
+        {"precision": None},
+        {"score_threshold": True},
+        {"max_pixels": np.bool_(True)},
+    ],
+    ids=lambda k: ",".join(f"{a}={b!r}" for a, b in k.items()),
+)
 def test_bad_constructor_arguments_raise_typed_errors(kwargs: dict) -> None:
     with pytest.raises(InvalidArgumentError):
         FaceDetector(**kwargs)
 
 
 def test_numpy_scalars_are_normal_arguments(astronaut: np.ndarray) -> None:
-    detector = FaceDetector(backend="onnxruntime", score_threshold=np.float32(0.5), nms_threshold=np.float64(0.4),
-                            max_faces=np.int64(3), threads=np.int32(1))
+    detector = FaceDetector(
+        backend="onnxruntime",
+        score_threshold=np.float32(0.5),
+        nms_threshold=np.float64(0.4),
+        max_faces=np.int64(3),
+        threads=np.int32(1),
+    )
     assert detector.score_threshold == 0.5 and detector.max_faces == 3
     assert len(detector.detect(astronaut)) == 1
 

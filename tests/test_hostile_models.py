@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edge_sdk import FaceDetector, ModelLoadError
-from edge_sdk.manifest import ModelFile, load_manifest, sha256_of
+from edge_sdk.manifest import load_manifest, sha256_of
 from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 from edge_sdk.nms import pairwise_iou
 
@@ -50,6 +50,7 @@ def _assert_finds_the_face(detector: FaceDetector, image: np.ndarray, reference,
 
 
 # --- what is verified is what runs ----------------------------------------------------------------------------------
+
 
 def test_a_symlink_out_of_the_model_directory_is_refused(tmp_path, astronaut, reference):
     """The same bytes (checksum fine) behind a symlink that leaves the directory: refused. A symlink that stays
@@ -129,6 +130,7 @@ def test_a_file_swapped_after_the_check_never_runs(tmp_path, monkeypatch, backen
 
 # --- malformed manifests --------------------------------------------------------------------------------------------
 
+
 def _set(path: str, value):
     def change(manifest):
         *parents, last = path.split(".")
@@ -140,6 +142,7 @@ def _set(path: str, value):
         else:
             node[int(last) if isinstance(node, list) else last] = value
         return manifest
+
     return change
 
 
@@ -155,8 +158,11 @@ MALFORMED = [
     ("mean as text", _set("input.mean", "104,117,127"), r"input\.mean must be a list"),
     ("stride as float", _set("anchors.strides", [8.5, 16, 32]), r"anchors\.strides\[0\] must be an integer"),
     ("negative input size", _set("files.0.input_size", [-640, 640]), r"files\[0\]\.input_size\[0\] must be in"),
-    ("negative anchor size", _set("anchors.min_sizes", [[-16, 32], [64, 128], [256, 512]]),
-     r"anchors\.min_sizes\[0\]\[0\] must be in"),
+    (
+        "negative anchor size",
+        _set("anchors.min_sizes", [[-16, 32], [64, 128], [256, 512]]),
+        r"anchors\.min_sizes\[0\]\[0\] must be in",
+    ),
     ("unknown format", _set("files.0.format", "caffe"), r"files\[0\]\.format must be one of"),
     ("unknown precision", _set("files.0.precision", "int4"), r"files\[0\]\.precision must be one of"),
     ("missing input", _set("input", _DELETE), r"input is missing"),
@@ -187,16 +193,26 @@ def test_the_bundled_manifest_round_trips_through_the_typed_writer(tmp_path):
     assert manifest.to_dict() == BUNDLED_MANIFEST
     model_dir = copy_bundled_model(tmp_path)
     (model_dir / "manifest.json").unlink()
-    dataclasses.replace(manifest, directory=model_dir,
-                        files=tuple(dataclasses.replace(f, path=model_dir / f.path.name,
-                                                        extra_files=tuple(model_dir / p.name for p in f.extra_files),
-                                                        directory=model_dir) for f in manifest.files)).write()
+    dataclasses.replace(
+        manifest,
+        directory=model_dir,
+        files=tuple(
+            dataclasses.replace(
+                f,
+                path=model_dir / f.path.name,
+                extra_files=tuple(model_dir / p.name for p in f.extra_files),
+                directory=model_dir,
+            )
+            for f in manifest.files
+        ),
+    ).write()
     assert json.loads((model_dir / "manifest.json").read_text()) == BUNDLED_MANIFEST
     for model_file in load_manifest(model_dir).files:
         model_file.verify()
 
 
 # --- property: mutated manifests load correctly or fail with ModelLoadError ----------------------------------------
+
 
 def _field_paths(value, path=()):
     """Every place in the JSON tree (the root included), as key/index tuples."""
@@ -248,10 +264,17 @@ def test_mutated_manifests_load_correctly_or_raise_model_load_error(onnx_model_d
 
     outcomes: dict[str, int] = {"ModelLoadError": 0, "correct load": 0}
 
-    @settings(max_examples=60, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(path=st.sampled_from(FIELD_PATHS), operation=st.sampled_from(["replace", "delete", "grow", "shrink"]),
-           replacement=st.sampled_from(REPLACEMENTS))
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        path=st.sampled_from(FIELD_PATHS),
+        operation=st.sampled_from(["replace", "delete", "grow", "shrink"]),
+        replacement=st.sampled_from(REPLACEMENTS),
+    )
     def check(path, operation, replacement):
         if operation == "delete" and not path:
             operation = "replace"
@@ -275,6 +298,7 @@ def test_mutated_manifests_load_correctly_or_raise_model_load_error(onnx_model_d
 
 # --- score activation -----------------------------------------------------------------------------------------------
 
+
 def test_sigmoid_scores_decode_like_the_softmax_they_equal(detector, astronaut):
     """A model declaring ``score_activation: sigmoid`` gives face logits; softmax over (background, face) is the
     sigmoid of their difference, so decoding those logits must give the softmax model's faces."""
@@ -283,7 +307,7 @@ def test_sigmoid_scores_decode_like_the_softmax_they_equal(detector, astronaut):
 
     tensor, box = detector.preprocess(astronaut)
     deltas, probabilities, landmarks = (np.asarray(r)[0] for r in detector.run_backend(tensor))
-    logits = (np.log(probabilities[:, 1:2].astype(np.float64)) - np.log(probabilities[:, 0:1].astype(np.float64)))
+    logits = np.log(probabilities[:, 1:2].astype(np.float64)) - np.log(probabilities[:, 0:1].astype(np.float64))
     priors = generate_priors(box.canvas_height, box.canvas_width, detector.manifest.anchors)
     args = (priors, box, 0.02, 0.4, detector.manifest.anchors.variances)
     softmax = decode_detections(deltas, probabilities, landmarks, *args)
@@ -294,6 +318,7 @@ def test_sigmoid_scores_decode_like_the_softmax_they_equal(detector, astronaut):
 
 
 # --- OpenVINO: a bounded set of input shapes over streams of changing frame sizes -----------------------------------
+
 
 def test_shape_buckets_keep_few_shapes_in_use():
     """Few sizes keep the fine 128 buckets; a stream of many sizes coarsens them until its shapes fit the runtime's
@@ -390,8 +415,9 @@ def test_openvino_stream_of_changing_sizes_keeps_few_shapes_and_flat_memory():
     memory stays flat after the first 50 frames (before: ~110 shapes, memory still growing ~20 MB)."""
     require("openvino", "the [openvino] extra")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-c", STREAM, "300", "50"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", STREAM, "300", "50"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"\nopenvino stream: {result}")

@@ -20,13 +20,20 @@ import numpy as np
 import pytest
 
 from edge_sdk.detections import Detections
-from edge_sdk.nms import pairwise_iou
 from edge_sdk.integrations.records import with_overrides
+from edge_sdk.nms import pairwise_iou
 from edge_sdk.privacy import anonymize_faces
 
 from .conftest import REPO_ROOT, require
 from .integration_support import (
-    ERROR_TOPIC, MqttClient, assert_same_faces, free_port, real_images, running_bridge, running_broker, wait_until,
+    ERROR_TOPIC,
+    MqttClient,
+    assert_same_faces,
+    free_port,
+    real_images,
+    running_bridge,
+    running_broker,
+    wait_until,
     wait_until_answering,
 )
 
@@ -39,6 +46,7 @@ def images() -> list[Path]:
 
 
 # privacy: blur over the union of boxes ----------------------------------------------------------------------------
+
 
 def per_box_reference(image: np.ndarray, boxes: np.ndarray, mode: str, margin: float = 0.15) -> np.ndarray:
     """The look anonymize_faces had when it blurred box by box (its implementation before the union pass)."""
@@ -56,8 +64,11 @@ def per_box_reference(image: np.ndarray, boxes: np.ndarray, mode: str, margin: f
             out[top:bottom, left:right] = cv2.GaussianBlur(region, (kernel, kernel), kernel / 3)
         else:
             cells = max(1, min(region.shape[:2]) // 8)
-            small = cv2.resize(region, (max(1, region.shape[1] // cells), max(1, region.shape[0] // cells)),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                region,
+                (max(1, region.shape[1] // cells), max(1, region.shape[0] // cells)),
+                interpolation=cv2.INTER_AREA,
+            )
             out[top:bottom, left:right] = cv2.resize(small, region.shape[1::-1], interpolation=cv2.INTER_NEAREST)
     return out
 
@@ -71,9 +82,21 @@ def as_detections(boxes: np.ndarray) -> Detections:
 def test_union_blur_looks_like_blurring_each_box(images: list[Path], mode: str) -> None:
     image = cv2.imread(str(images[CROWD]))  # 1024x768, real texture under every box
     # separate faces from 20 to 340 px: grown by the margin they still do not touch; some share a size level
-    boxes = np.array([[20, 20, 40, 44], [80, 20, 112, 60], [150, 20, 210, 90], [260, 20, 380, 170],
-                      [460, 40, 760, 380], [850, 40, 1000, 240], [30, 470, 90, 540], [150, 470, 230, 570],
-                      [300, 480, 340, 540], [620, 480, 960, 730]], np.float32)
+    boxes = np.array(
+        [
+            [20, 20, 40, 44],
+            [80, 20, 112, 60],
+            [150, 20, 210, 90],
+            [260, 20, 380, 170],
+            [460, 40, 760, 380],
+            [850, 40, 1000, 240],
+            [30, 470, 90, 540],
+            [150, 470, 230, 570],
+            [300, 480, 340, 540],
+            [620, 480, 960, 730],
+        ],
+        np.float32,
+    )
     grown = boxes + np.tile(boxes[:, 2:] - boxes[:, :2], 2) * [-0.15, -0.15, 0.15, 0.15]
     assert (pairwise_iou(grown, grown) > 0).sum() == len(boxes), "test data: grown boxes must not touch"
     expected = per_box_reference(image, boxes, mode)
@@ -107,14 +130,16 @@ def test_anonymizing_5000_overlapping_boxes_is_one_pass_per_size(detector, image
 
 # MQTT bridge: reply topics, worker supervision ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     with running_broker(tmp_path_factory.mktemp("mosquitto")) as broker:
         yield broker
 
 
-def test_bad_reply_topics_are_reported_and_one_worker_keeps_answering(broker, tmp_path: Path, detector,
-                                                                      images: list[Path]) -> None:
+def test_bad_reply_topics_are_reported_and_one_worker_keeps_answering(
+    broker, tmp_path: Path, detector, images: list[Path]
+) -> None:
     jpeg = images[ONE].read_bytes()
     options = ["--backend", "onnxruntime", "--workers", "1", "--queue-size", "8"]
     with running_bridge(broker, tmp_path / "bridge.log", options, ["faces/#", ERROR_TOPIC, "replies/#"]) as client:
@@ -181,8 +206,10 @@ def test_a_worker_that_dies_is_replaced_and_counted(broker, detector, images: li
 # HTTP service: slow clients, connection cap, CPU per request, disconnects, logging -------------------------------
 
 HEADER_TIMEOUT_S, BODY_TIMEOUT_S, MAX_CONNECTIONS, MAX_FACES = 2.0, 3.0, 64, 50
-STALLED_UPLOAD = (b"POST /detect HTTP/1.1\r\nHost: edge\r\nContent-Type: image/jpeg\r\nContent-Length: 5000000\r\n\r\n"
-                  + b"\xff\xd8\xff\xe0\x00\x10JFIF")  # headers and 10 bytes of a declared 5 MB body
+STALLED_UPLOAD = (
+    b"POST /detect HTTP/1.1\r\nHost: edge\r\nContent-Type: image/jpeg\r\nContent-Length: 5000000\r\n\r\n"
+    + b"\xff\xd8\xff\xe0\x00\x10JFIF"
+)  # headers and 10 bytes of a declared 5 MB body
 SERVER = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s", stream=sys.stdout)
@@ -198,8 +225,14 @@ class Service:
     def __init__(self, port: int, log_path: Path) -> None:
         self.port, self.log_path = port, log_path
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-                timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -229,8 +262,9 @@ def service(tmp_path_factory) -> Service:
         require(module, "edge-face-sdk[serve]: the HTTP service")
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    code = SERVER.format(header=HEADER_TIMEOUT_S, body=BODY_TIMEOUT_S, connections=MAX_CONNECTIONS, faces=MAX_FACES,
-                         port=port)
+    code = SERVER.format(
+        header=HEADER_TIMEOUT_S, body=BODY_TIMEOUT_S, connections=MAX_CONNECTIONS, faces=MAX_FACES, port=port
+    )
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     service = Service(port, log_path)
@@ -280,8 +314,9 @@ def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
     return data
 
 
-def test_slow_uploads_do_not_lock_clients_out_and_meet_their_deadlines(service: Service, detector,
-                                                                       images: list[Path]) -> None:
+def test_slow_uploads_do_not_lock_clients_out_and_meet_their_deadlines(
+    service: Service, detector, images: list[Path]
+) -> None:
     uploads = open_stalled(40, STALLED_UPLOAD, service.port)  # more than concurrency + max_queue (34)
     headers_only = open_stalled(8, b"POST /detect HTTP/1.1\r\nHost: edge\r\n", service.port)  # slowloris
     silent = open_stalled(4, b"", service.port)
@@ -339,15 +374,19 @@ def test_connections_beyond_the_cap_get_503_and_overload_is_one_warning(service:
 
 def test_requests_cannot_ask_for_unbounded_work(service: Service, images: list[Path]) -> None:
     crowd = images[CROWD].read_bytes()
-    for query in ("?score_threshold=0&nms_threshold=1&blur=true", "?score_threshold=0.05",
-                  f"?max_faces={MAX_FACES + 1}"):
+    for query in (
+        "?score_threshold=0&nms_threshold=1&blur=true",
+        "?score_threshold=0.05",
+        f"?max_faces={MAX_FACES + 1}",
+    ):
         status, _, body = service.detect(crowd, query, timeout=10)
         assert status == 422 and json.loads(body)["error"] == "invalid_parameter", (query, body)
         assert "on this server" in json.loads(body)["detail"]
     # the most a request may ask for: the lowest score, no suppression, every face allowed, blurred
     start = time.perf_counter()
-    status, headers, body = service.detect(crowd, f"?score_threshold=0.1&nms_threshold=1&max_faces={MAX_FACES}"
-                                           "&blur=true", timeout=10)
+    status, headers, body = service.detect(
+        crowd, f"?score_threshold=0.1&nms_threshold=1&max_faces={MAX_FACES}&blur=true", timeout=10
+    )
     assert status == 200 and int(headers["x-faces"]) == MAX_FACES, body[:200]
     assert time.perf_counter() - start < 5  # liveness; about 0.3 s on 2 busy cores
     status, _, body = service.detect(crowd, "?score_threshold=0.1&nms_threshold=1")  # no max_faces: the cap
@@ -361,7 +400,7 @@ def test_a_client_that_goes_away_is_counted_not_an_error(service: Service) -> No
     time.sleep(0.2)
     sock.close()
     wait_until(lambda: service.metric("edge_sdk_http_client_disconnects_total") == 1, 5, "the disconnect counted")
-    new_lines = service.log_lines()[len(before):]
+    new_lines = service.log_lines()[len(before) :]
     assert [line for line in new_lines if "disconnected" in line and line.startswith("INFO ")], new_lines
     assert not [line for line in new_lines if "Traceback" in line or line.startswith("ERROR")], new_lines
     assert service.metric('edge_sdk_http_requests_total{method="POST",route="/detect",status="500"}') == 0
@@ -369,11 +408,21 @@ def test_a_client_that_goes_away_is_counted_not_an_error(service: Service) -> No
 
 # configuration: bad settings are typed errors, the command line's detector settings widen the bounds --------------
 
-@pytest.mark.parametrize("topic, problem", [
-    ("", "empty"), ("replies/#", "wildcard"), ("a/+/b", "wildcard"), ("$SYS/x", "reserved"),
-    ("a\x00b", "control"), ("a\x1bb", "control"), ("a\x85b", "control"), ("a\ud800", "UTF-8"),
-    ("é" * 513, "1026 bytes"),
-])
+
+@pytest.mark.parametrize(
+    "topic, problem",
+    [
+        ("", "empty"),
+        ("replies/#", "wildcard"),
+        ("a/+/b", "wildcard"),
+        ("$SYS/x", "reserved"),
+        ("a\x00b", "control"),
+        ("a\x1bb", "control"),
+        ("a\x85b", "control"),
+        ("a\ud800", "UTF-8"),
+        ("é" * 513, "1026 bytes"),
+    ],
+)
 def test_topics_that_cannot_be_published_to(topic: str, problem: str) -> None:
     from edge_sdk.integrations.mqtt_topics import topic_problem
 
@@ -389,14 +438,23 @@ def test_service_settings_are_checked_and_follow_the_command_line() -> None:
     from edge_sdk.integrations.mqtt_bridge import BridgeConfig
     from edge_sdk.integrations.payload import Limits
 
-    for bad in ({"header_timeout_s": 0}, {"body_timeout_s": float("inf")}, {"max_connections": 0},
-                {"max_faces": 0}, {"min_score_threshold": 1.5}, {"limits": Limits(max_bytes=2**30)}):
+    for bad in (
+        {"header_timeout_s": 0},
+        {"body_timeout_s": float("inf")},
+        {"max_connections": 0},
+        {"max_faces": 0},
+        {"min_score_threshold": 1.5},
+        {"limits": Limits(max_bytes=2**30)},
+    ):
         with pytest.raises(InvalidArgumentError):
             ServiceConfig(**bad)
     for bad in ({"error_topic": "errors/#"}, {"result_prefix": "faces/+"}, {"max_topic_bytes": 70_000}):
         with pytest.raises(InvalidArgumentError):
             BridgeConfig(**bad)
-    config = config_from_args(build_parser().parse_args(
-        ["serve", "--score-threshold", "0.05", "--max-faces", "900", "--max-bytes", str(300 * 2**20)]))
+    config = config_from_args(
+        build_parser().parse_args(
+            ["serve", "--score-threshold", "0.05", "--max-faces", "900", "--max-bytes", str(300 * 2**20)]
+        )
+    )
     assert (config.min_score_threshold, config.max_faces, config.max_body_memory) == (0.05, 900, 300 * 2**20)
     assert config_from_args(build_parser().parse_args(["serve"])) == ServiceConfig()

@@ -38,8 +38,9 @@ ALLOWED_DOORS: dict[str, frozenset[str]] = {
 BENCHMARK_TOOLS_OF_OTHER_ROOMS: dict[str, frozenset[str]] = {
     # the GPU check times Trainer.train_step on a recipe (recipe, distributed, train) and the checkpoint's model
     # through PyTorch (checkpoint, model)
-    "benchmarks.gpu_check": frozenset({"training.recipe", "training.distributed", "training.train",
-                                       "training.checkpoint", "training.model"}),
+    "benchmarks.gpu_check": frozenset(
+        {"training.recipe", "training.distributed", "training.train", "training.checkpoint", "training.model"}
+    ),
 }
 
 
@@ -192,8 +193,11 @@ def door_crossings(graph: dict[str, dict[str, int]]) -> list[str]:
     for importer, targets in sorted(graph.items()):
         room = _room(importer)
         doors = ALLOWED_DOORS[room] | BENCHMARK_TOOLS_OF_OTHER_ROOMS.get(importer, frozenset()) | {room}
-        bad += [f"{importer} (line {line}) imports {target}" for target, line in sorted(targets.items())
-                if not through(target, doors)]
+        bad += [
+            f"{importer} (line {line}) imports {target}"
+            for target, line in sorted(targets.items())
+            if not through(target, doors)
+        ]
     return bad
 
 
@@ -204,15 +208,18 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def test_the_walk_resolves_every_kind_of_import_and_finds_a_cycle_through_a_function(tmp_path):
-    _write(tmp_path, {
-        "alpha/__init__.py": "from .a import f\n",
-        "alpha/a.py": "import os\n\ndef f():\n    from alpha import b  # only when called\n    return b\n",
-        "alpha/b.py": "from . import a\nx = 1\n",
-        "alpha/sub/__init__.py": "",
-        "alpha/sub/d.py": "from ..a import f\nfrom .. import b as _b\n",
-        "beta/__init__.py": "",
-        "beta/c.py": "import alpha.sub.d\nfrom alpha.b import x\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "alpha/__init__.py": "from .a import f\n",
+            "alpha/a.py": "import os\n\ndef f():\n    from alpha import b  # only when called\n    return b\n",
+            "alpha/b.py": "from . import a\nx = 1\n",
+            "alpha/sub/__init__.py": "",
+            "alpha/sub/d.py": "from ..a import f\nfrom .. import b as _b\n",
+            "beta/__init__.py": "",
+            "beta/c.py": "import alpha.sub.d\nfrom alpha.b import x\n",
+        },
+    )
     graph = import_graph(tmp_path, ("alpha", "beta"))
     assert graph["alpha"] == {"alpha.a": 1}
     assert graph["alpha.a"] == {"alpha.b": 4}  # inside the function; the own package is not an edge
@@ -224,12 +231,16 @@ def test_the_walk_resolves_every_kind_of_import_and_finds_a_cycle_through_a_func
 
 
 def test_door_rules_follow_the_allowed_table():
-    graph = {"evaluation.x": {"edge_sdk": 1, "edge_sdk.detector": 2, "training.model": 3},
-             "export.y": {"training": 1, "training.model": 1, "training.qat": 5},
-             "benchmarks.gpu_check": {"training.train": 7, "export.exporter": 8}}
-    assert door_crossings(graph) == ["benchmarks.gpu_check (line 8) imports export.exporter",
-                                     "evaluation.x (line 3) imports training.model",
-                                     "export.y (line 5) imports training.qat"]
+    graph = {
+        "evaluation.x": {"edge_sdk": 1, "edge_sdk.detector": 2, "training.model": 3},
+        "export.y": {"training": 1, "training.model": 1, "training.qat": 5},
+        "benchmarks.gpu_check": {"training.train": 7, "export.exporter": 8},
+    }
+    assert door_crossings(graph) == [
+        "benchmarks.gpu_check (line 8) imports export.exporter",
+        "evaluation.x (line 3) imports training.model",
+        "export.y (line 5) imports training.qat",
+    ]
 
 
 def test_the_walk_sees_every_room_and_the_imports_inside_functions():
@@ -245,8 +256,10 @@ def test_no_import_cycles_except_those_being_removed():
     for component in components:
         allowed = _allowed_by(component)
         tag = f" (allowed: {allowed!r})" if allowed else ""
-        print(f"cycle{tag}: {_describe(graph, example_cycle(graph, component))}"
-              f"  [{len(component)} modules: {', '.join(component)}]")
+        print(
+            f"cycle{tag}: {_describe(graph, example_cycle(graph, component))}"
+            f"  [{len(component)} modules: {', '.join(component)}]"
+        )
         if allowed is None:
             unexpected.append(component)
     for name in KNOWN_CYCLES_BEING_REMOVED:

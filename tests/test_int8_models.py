@@ -17,15 +17,21 @@ from .conftest import require
 _INT8_FILES = [f for f in load_manifest(BUNDLED_DIR / DEFAULT_MODEL).files if f.precision == "int8"]
 INT8_BACKENDS = sorted({b for f in _INT8_FILES for b, spec in BACKENDS.items() if f.format in spec.formats})
 # backends with a dynamic-shape int8 file (original-size inference); litert-torch bakes shapes into .tflite
-DYNAMIC_INT8_BACKENDS = sorted({b for f in _INT8_FILES if f.dynamic for b, spec in BACKENDS.items()
-                                if f.format in spec.formats})
+DYNAMIC_INT8_BACKENDS = sorted(
+    {b for f in _INT8_FILES if f.dynamic for b, spec in BACKENDS.items() if f.format in spec.formats}
+)
 
 
 # Share of the confident fp32 faces the int8 file boxes at IoU >= 0.9, per (backend, input size), a little below what
 # the bundled QAT files (learned ranges) measure on these 32 images: at 640 onnxruntime 74/76, openvino 75/76, tflite
 # 73/76 (the min/max-range files before them: 69, 73, 65); at original size onnxruntime 117/129, openvino 126/129.
-MATCHED_AT_IOU_09 = {("onnxruntime", 640): 0.93, ("openvino", 640): 0.95, ("tflite", 640): 0.92,
-                     ("onnxruntime", None): 0.85, ("openvino", None): 0.95}
+MATCHED_AT_IOU_09 = {
+    ("onnxruntime", 640): 0.93,
+    ("openvino", 640): 0.95,
+    ("tflite", 640): 0.92,
+    ("onnxruntime", None): 0.85,
+    ("openvino", None): 0.95,
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +45,9 @@ def test_every_backend_ships_int8():
     assert DYNAMIC_INT8_BACKENDS == ["onnxruntime", "openvino"]
 
 
-@pytest.mark.parametrize("backend,input_size", [(b, 640) for b in INT8_BACKENDS]
-                         + [(b, None) for b in DYNAMIC_INT8_BACKENDS])
+@pytest.mark.parametrize(
+    "backend,input_size", [(b, 640) for b in INT8_BACKENDS] + [(b, None) for b in DYNAMIC_INT8_BACKENDS]
+)
 def test_int8_matches_fp32(images, backend, input_size):
     require(BACKENDS[backend].packages[0].split(".")[0], f"the [{BACKENDS[backend].extra}] extra")
     fp32 = FaceDetector(backend=backend, precision="fp32", input_size=input_size, score_threshold=0.3)
@@ -57,8 +64,10 @@ def test_int8_matches_fp32(images, backend, input_size):
             ious += best.tolist()
             matched += int((best >= 0.9).sum())
             found += int((best >= 0.5).sum())
-    print(f"\n{backend} int8 vs fp32 at {input_size or 'original size'} on {len(images)} images: of {total} confident "
-          f"fp32 faces, {found} found by int8 (IoU >= 0.5), {matched} at IoU >= 0.9; median IoU {np.median(ious):.3f}")
+    print(
+        f"\n{backend} int8 vs fp32 at {input_size or 'original size'} on {len(images)} images: of {total} confident "
+        f"fp32 faces, {found} found by int8 (IoU >= 0.5), {matched} at IoU >= 0.9; median IoU {np.median(ious):.3f}"
+    )
     assert total >= 40
     assert found / total >= 0.95  # int8 finds the faces fp32 is sure of
     assert np.median(ious) >= 0.94  # and boxes them nearly identically (small faces jitter by a pixel or two)

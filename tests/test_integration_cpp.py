@@ -48,8 +48,19 @@ MISSING_DEPENDENCY_HINTS = ("stb_image not found", "nlohmann_json", "OpenSSL")
 #: local time instead of UTC falls outside the run's time window
 LOCAL_TIME_ZONE = "IST-5:30"
 #: the record keys the C++ program fills exactly as Python does (not the timestamp, latency, backend or faces)
-SHARED_KEYS = ("schema_version", "image", "frame", "media_time_ms", "width", "height", "model", "model_file",
-               "model_sha256", "precision", "input_size")
+SHARED_KEYS = (
+    "schema_version",
+    "image",
+    "frame",
+    "media_time_ms",
+    "width",
+    "height",
+    "model",
+    "model_file",
+    "model_sha256",
+    "precision",
+    "input_size",
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +71,21 @@ def binary(tmp_path_factory) -> Path:
     require_binary("g++", "compiles examples/cpp (.ci/run installs it with apt-get)")
     build = tmp_path_factory.mktemp("cpp_build")
     openvino_dir = Path(openvino.__file__).parent / "cmake"
-    configure = subprocess.run([cmake, "-S", str(REPO_ROOT / "examples" / "cpp"), "-B", str(build),
-                                f"-DOpenVINO_DIR={openvino_dir}", "-DCMAKE_BUILD_TYPE=Release",
-                                "-DCMAKE_CXX_COMPILER=g++"], capture_output=True, text=True, timeout=120)
+    configure = subprocess.run(
+        [
+            cmake,
+            "-S",
+            str(REPO_ROOT / "examples" / "cpp"),
+            "-B",
+            str(build),
+            f"-DOpenVINO_DIR={openvino_dir}",
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DCMAKE_CXX_COMPILER=g++",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     log = configure.stdout + configure.stderr
     if configure.returncode != 0 and not IN_CI and any(hint in log for hint in MISSING_DEPENDENCY_HINTS):
         pytest.skip(f"C++ example dependencies missing (apt-get install {APT_PACKAGES})")
@@ -82,15 +105,20 @@ def stb_decode():
         pytest.skip("libstb not installed (apt-get install libstb-dev)")
     stb = ctypes.CDLL(name)
     stb.stbi_load_from_memory.restype = ctypes.POINTER(ctypes.c_ubyte)
-    stb.stbi_load_from_memory.argtypes = [ctypes.c_char_p, ctypes.c_int, *[ctypes.POINTER(ctypes.c_int)] * 3,
-                                          ctypes.c_int]
+    stb.stbi_load_from_memory.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_int,
+        *[ctypes.POINTER(ctypes.c_int)] * 3,
+        ctypes.c_int,
+    ]
     stb.stbi_image_free.argtypes = [ctypes.c_void_p]
 
     def decode(path: Path) -> np.ndarray:
         data = path.read_bytes()
         width, height, channels = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
-        pixels = stb.stbi_load_from_memory(data, len(data), ctypes.byref(width), ctypes.byref(height),
-                                           ctypes.byref(channels), 3)
+        pixels = stb.stbi_load_from_memory(
+            data, len(data), ctypes.byref(width), ctypes.byref(height), ctypes.byref(channels), 3
+        )
         assert pixels, f"stb_image cannot decode {path}"
         try:
             rgb = np.ctypeslib.as_array(pixels, shape=(height.value, width.value, 3))
@@ -125,8 +153,13 @@ class BinaryRun:
 def _run(binary: Path, *args: str, model_dir: Path = MODEL_DIR) -> BinaryRun:
     """Run the binary; every line it prints on stdout must be a valid record stamped (UTC) during the run."""
     started = time.time()
-    result = subprocess.run([str(binary), str(model_dir), *args], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TZ": LOCAL_TIME_ZONE})
+    result = subprocess.run(
+        [str(binary), str(model_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TZ": LOCAL_TIME_ZONE},
+    )
     finished = time.time()
     records = [json.loads(line) for line in result.stdout.splitlines()]
     for record in records:
@@ -157,8 +190,14 @@ def assert_record_like_python(record: dict, detector: FaceDetector, reference: D
     but the timestamp, latency, backend and faces (compared numerically elsewhere); its sha256 is the manifest's,
     which is the file's."""
     assert reference, "no face to compare the face keys with"
-    python = detection_record(detector, reference, FrameInfo(image=str(path), timestamp=time.time()),
-                              record["width"], record["height"], latency_ms=0.0)
+    python = detection_record(
+        detector,
+        reference,
+        FrameInfo(image=str(path), timestamp=time.time()),
+        record["width"],
+        record["height"],
+        latency_ms=0.0,
+    )
     assert list(record) == list(python)
     assert {k: record[k] for k in SHARED_KEYS} == {k: python[k] for k in SHARED_KEYS}
     assert record["backend"] == "openvino-cpp" and record["latency_ms"] > 0
@@ -232,7 +271,7 @@ def test_cpp_corrupt_and_unsupported_images_are_reported_and_the_rest_processed(
     assert run.returncode == 1, (run.returncode, run.stderr)  # not a signal: no crash
     assert [r["image"] for r in run.records] == args  # one record per file, in order
     failed = [r for r in run.records if "error" in r]
-    assert [r["image"] for r in failed] == args[:len(bad)] + args[-1:]
+    assert [r["image"] for r in failed] == args[: len(bad)] + args[-1:]
     assert "faces" in run.records[len(bad)] and all(r["error"]["type"] == "InvalidImageError" for r in failed)
     errors = run.stderr.splitlines()  # the same failures, one line each
     assert errors == [f"error: {r['image']}: {r['error']['message']}" for r in failed]
@@ -241,10 +280,13 @@ def test_cpp_corrupt_and_unsupported_images_are_reported_and_the_rest_processed(
     assert errors[-1] == f"error: {tmp_path / 'missing.jpg'}: cannot open: No such file or directory"
 
 
-@pytest.mark.parametrize(("manifest", "reason"), [
-    ('{"schema_version": 1, "name": ', "parse error"),
-    ('{"schema_version": 1, "name": "m"}', "key 'input' not found"),
-])
+@pytest.mark.parametrize(
+    ("manifest", "reason"),
+    [
+        ('{"schema_version": 1, "name": ', "parse error"),
+        ('{"schema_version": 1, "name": "m"}', "key 'input' not found"),
+    ],
+)
 def test_cpp_broken_manifest_is_a_model_error(binary, tmp_path: Path, manifest: str, reason: str) -> None:
     (tmp_path / "manifest.json").write_text(manifest)
     run = _run(binary, str(PNG), model_dir=tmp_path)
@@ -266,4 +308,5 @@ def test_cpp_refuses_a_model_file_whose_sha256_differs_from_the_manifest(binary,
     expected, actual = _manifest_sha256(tampered), sha256_of(model_dir / tampered)
     assert run.stderr.splitlines() == [
         f"error: cannot load the model: checksum mismatch for {tampered}: manifest says {expected[:12]}..., "
-        f"file is {actual[:12]}...; the file is corrupt or was replaced"]
+        f"file is {actual[:12]}...; the file is corrupt or was replaced"
+    ]

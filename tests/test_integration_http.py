@@ -28,8 +28,9 @@ class Server:
     def __init__(self, port: int) -> None:
         self.port = port
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -52,9 +53,25 @@ def server(tmp_path_factory) -> Server:
         require(module, "edge-face-sdk[serve]: the HTTP service")
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    command = [sys.executable, "-m", "edge_sdk", "-v", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--backend", "onnxruntime", "--max-bytes", str(MAX_BYTES), "--max-pixels", str(MAX_PIXELS),
-               "--concurrency", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_sdk",
+        "-v",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend",
+        "onnxruntime",
+        "--max-bytes",
+        str(MAX_BYTES),
+        "--max-pixels",
+        str(MAX_PIXELS),
+        "--concurrency",
+        "2",
+    ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
     server = Server(port)
@@ -108,8 +125,14 @@ def test_png_multipart_and_query_thresholds(server: Server, detector, images: li
     image = cv2.imread(str(images[0]))
     png = cv2.imencode(".png", image)[1].tobytes()
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"crowd.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="crowd.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     status, _, raw = server.request("POST", "/detect", body, headers)
     record = json.loads(raw)

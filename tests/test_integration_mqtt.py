@@ -12,11 +12,20 @@ import cv2
 import numpy as np
 import pytest
 
-from .record_schema import assert_valid_record
 from .integration_support import (
-    ERROR_TOPIC, RECORD_KEYS, Broker, MqttClient as Client, assert_same_faces, real_images, running_bridge,
-    running_broker, wait_until,
+    ERROR_TOPIC,
+    RECORD_KEYS,
+    Broker,
+    assert_same_faces,
+    real_images,
+    running_bridge,
+    running_broker,
+    wait_until,
 )
+from .integration_support import (
+    MqttClient as Client,
+)
+from .record_schema import assert_valid_record
 
 MAX_BYTES = 1_000_000
 MAX_PIXELS = 4_000_000

@@ -16,7 +16,13 @@ from edge_sdk.cli import build_parser
 from edge_sdk.errors import BackendUnavailableError, InvalidArgumentError
 from edge_sdk.integrations import EXTRAS, require_extra
 from edge_sdk.integrations.payload import (
-    Limits, PayloadError, PayloadTooLargeError, UnsupportedMediaError, check_payload, decode_payload, header_size,
+    Limits,
+    PayloadError,
+    PayloadTooLargeError,
+    UnsupportedMediaError,
+    check_payload,
+    decode_payload,
+    header_size,
     sniff_format,
 )
 from edge_sdk.integrations.records import detect_record, example_record, with_overrides
@@ -79,9 +85,11 @@ def test_record_is_the_cli_schema_and_overrides_do_not_touch_the_original(detect
 
 
 def test_importing_the_sdk_pulls_in_no_integration_framework() -> None:
-    script = ("import sys, edge_sdk, edge_sdk.cli, edge_sdk.integrations, edge_sdk.integrations.payload, "
-              "edge_sdk.integrations.records\n"
-              f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
+    script = (
+        "import sys, edge_sdk, edge_sdk.cli, edge_sdk.integrations, edge_sdk.integrations.payload, "
+        "edge_sdk.integrations.records\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

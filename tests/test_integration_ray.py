@@ -26,8 +26,15 @@ def ray_runtime():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "5")
     temp_dir = tempfile.mkdtemp(prefix="ray_", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    ray.init(address="local", num_cpus=2, _node_ip_address="127.0.0.2", object_store_memory=100 * 1024**2,
-             _temp_dir=temp_dir, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        _node_ip_address="127.0.0.2",
+        object_store_memory=100 * 1024**2,
+        _temp_dir=temp_dir,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         yield ray
@@ -53,8 +60,16 @@ def test_detect_dataset_jsonl_with_blur_matches_python_api(ray_runtime, inputs, 
     from edge_sdk.integrations.ray_data import detect_dataset
 
     images, corrupt = inputs
-    result = detect_dataset([str(p) for p in [*images, corrupt]], tmp_path / "out", output_format="jsonl",
-                            actors=1, batch_size=2, blur="blur", blur_dir=tmp_path / "blurred", backend="onnxruntime")
+    result = detect_dataset(
+        [str(p) for p in [*images, corrupt]],
+        tmp_path / "out",
+        output_format="jsonl",
+        actors=1,
+        batch_size=2,
+        blur="blur",
+        blur_dir=tmp_path / "blurred",
+        backend="onnxruntime",
+    )
     rows = {Path(r["image"]).name: r for r in _rows(Path(result["output"]))}
     assert set(rows) == {p.name for p in [*images, corrupt]}
     assert rows[corrupt.name]["error"]["type"] == "PayloadError" and rows[corrupt.name]["faces"] is None
@@ -80,8 +95,9 @@ def test_decoded_dataset_with_two_actors_to_parquet(ray_runtime, inputs, detecto
     images, _ = inputs
     # decoded RGB arrays; num_cpus=0 leaves both CPUs to the two detector actors (else the read never runs)
     dataset = ray_runtime.data.read_images([str(p) for p in images], include_paths=True, num_cpus=0)
-    result = detect_dataset(dataset, tmp_path / "out", output_format="parquet", actors=2, batch_size=1,
-                            backend="onnxruntime")
+    result = detect_dataset(
+        dataset, tmp_path / "out", output_format="parquet", actors=2, batch_size=1, backend="onnxruntime"
+    )
     table = pq.read_table(result["output"])
     assert table.num_rows == len(images)
     for row in table.to_pylist():

@@ -37,8 +37,15 @@ def _build_dist_module():
 
 
 def _pip(python: Path, *args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, check=False, env=_clean_env())
+    return subprocess.run(
+        [str(python), "-m", "pip", "--disable-pip-version-check", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=_clean_env(),
+    )
 
 
 def _clean_env() -> dict[str, str]:
@@ -56,16 +63,19 @@ def _index_reachable(cwd: Path) -> tuple[bool, str]:
 
 def _top_level(python: Path, cwd: Path) -> set[str]:
     """Import names at the top of the venv's site-packages (packages and modules; metadata folders left out)."""
-    code = ("import json, pathlib, sysconfig; sp = pathlib.Path(sysconfig.get_paths()['purelib']); "
-            "pl = pathlib.Path(sysconfig.get_paths()['platlib']); names = set()\n"
-            "for d in {sp, pl}:\n"
-            "    for p in d.iterdir():\n"
-            "        if p.name.endswith(('.dist-info', '.egg-info', '.pth')) or p.name in ('__pycache__',):\n"
-            "            continue\n"
-            "        names.add(p.name.split('.')[0] if p.is_file() else p.name)\n"
-            "print(json.dumps(sorted(names)))")
-    done = subprocess.run([str(python), "-c", code], cwd=cwd, capture_output=True, text=True, check=True,
-                          env=_clean_env())
+    code = (
+        "import json, pathlib, sysconfig; sp = pathlib.Path(sysconfig.get_paths()['purelib']); "
+        "pl = pathlib.Path(sysconfig.get_paths()['platlib']); names = set()\n"
+        "for d in {sp, pl}:\n"
+        "    for p in d.iterdir():\n"
+        "        if p.name.endswith(('.dist-info', '.egg-info', '.pth')) or p.name in ('__pycache__',):\n"
+        "            continue\n"
+        "        names.add(p.name.split('.')[0] if p.is_file() else p.name)\n"
+        "print(json.dumps(sorted(names)))"
+    )
+    done = subprocess.run(
+        [str(python), "-c", code], cwd=cwd, capture_output=True, text=True, check=True, env=_clean_env()
+    )
     return set(json.loads(done.stdout))
 
 
@@ -109,8 +119,12 @@ def test_wheel_holds_the_runtime_only(dist: dict[str, Path]) -> None:
     model_dir = REPO_ROOT / "edge_sdk" / "models" / "retinaface_mnet025"
     for path in model_dir.iterdir():
         assert f"edge_sdk/models/retinaface_mnet025/{path.name}" in names, path.name
-    for needed in ("edge_sdk/py.typed", "edge_sdk/_version.py", f"{WHEEL_NAME}.dist-info/licenses/LICENSE",
-                   f"{WHEEL_NAME}.dist-info/licenses/edge_sdk/models/retinaface_mnet025/LICENSE-weights.txt"):
+    for needed in (
+        "edge_sdk/py.typed",
+        "edge_sdk/_version.py",
+        f"{WHEEL_NAME}.dist-info/licenses/LICENSE",
+        f"{WHEEL_NAME}.dist-info/licenses/edge_sdk/models/retinaface_mnet025/LICENSE-weights.txt",
+    ):
         assert needed in names, needed
     import tarfile
 
@@ -146,12 +160,15 @@ def test_wheel_installs_alone_and_detects(dist: dict[str, Path], tmp_path: Path)
     assert packages.get(DISTRIBUTION) == __version__
     assert "torch" not in packages and "ai-edge-litert" in packages, packages
 
-    probe = ("import edge_sdk, importlib.util, sys; "
-             "print(edge_sdk.__file__); print(edge_sdk.available_backends()); "
-             "print([m for m in ('torch', 'training', 'export', 'evaluation', 'benchmarks') "
-             "if importlib.util.find_spec(m)])")
-    seen = subprocess.run([str(python), "-c", probe], cwd=work, capture_output=True, text=True, check=True,
-                          env=_clean_env()).stdout.splitlines()
+    probe = (
+        "import edge_sdk, importlib.util, sys; "
+        "print(edge_sdk.__file__); print(edge_sdk.available_backends()); "
+        "print([m for m in ('torch', 'training', 'export', 'evaluation', 'benchmarks') "
+        "if importlib.util.find_spec(m)])"
+    )
+    seen = subprocess.run(
+        [str(python), "-c", probe], cwd=work, capture_output=True, text=True, check=True, env=_clean_env()
+    ).stdout.splitlines()
     assert seen[0].startswith(str(env_dir)) and not seen[0].startswith(str(REPO_ROOT)), seen
     assert seen[1] == "['tflite']" and seen[2] == "[]", seen
 
@@ -159,8 +176,14 @@ def test_wheel_installs_alone_and_detects(dist: dict[str, Path], tmp_path: Path)
     version = subprocess.run([str(cli), "--version"], cwd=work, capture_output=True, text=True, env=_clean_env())
     assert version.returncode == 0 and __version__ in version.stdout, version
     shutil.copy(REPO_ROOT / "samples" / "astronaut.png", work / "astronaut.png")
-    detect = subprocess.run([str(cli), "detect", "astronaut.png", "--out", "out"], cwd=work, capture_output=True,
-                            text=True, timeout=300, env=_clean_env())
+    detect = subprocess.run(
+        [str(cli), "detect", "astronaut.png", "--out", "out"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_clean_env(),
+    )
     assert detect.returncode == 0, detect.stderr[-3000:]
     result = json.loads((work / "out" / "astronaut_faces.json").read_text())
     assert result["backend"] == "tflite" and (work / "out" / "astronaut_faces.png").stat().st_size > 0

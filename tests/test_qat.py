@@ -40,8 +40,9 @@ def int8_dir(inputs, tmp_path_factory):
     litert, quantizer, _, _, _ = _distilled("litert", inputs)
     files = write_quantized(model_dir, "onnx", QuantizedModel(x86, "QAT test"), [(SIZE, SIZE), None], "int8-ptq")
     files += write_quantized(model_dir, "openvino", QuantizedModel(x86, "QAT test"), [(SIZE, SIZE)], "int8-ptq")
-    files += write_quantized(model_dir, "tflite", QuantizedModel(litert, "QAT test", quantizer), [(SIZE, SIZE)],
-                             "int8-ptq")
+    files += write_quantized(
+        model_dir, "tflite", QuantizedModel(litert, "QAT test", quantizer), [(SIZE, SIZE)], "int8-ptq"
+    )
     add_files(model_dir, files, DEFAULT_CHECKPOINT)
     return model_dir, {f.path.name: f for f in files}
 
@@ -147,7 +148,9 @@ def test_x86_variants_differ_exactly_in_the_rounding_before_activations(inputs, 
         with torch.no_grad():
             for x in inputs[:2]:
                 student(x)
-        counts[kind] = _conv_outputs_quantized(export_onnx(convert(student, spec), tmp_path / f"{kind}.onnx", (SIZE, SIZE)))
+        counts[kind] = _conv_outputs_quantized(
+            export_onnx(convert(student, spec), tmp_path / f"{kind}.onnx", (SIZE, SIZE))
+        )
     fused, total = counts["x86-fused"]
     dropped, _ = counts["x86"]
     assert fused >= total - 9  # all but the 9 head convs (their outputs stay float)
@@ -171,8 +174,9 @@ def test_learned_ranges_move_and_land_in_the_int8_graph(inputs, tmp_path):
     move_exported_model_to_eval(probe)
     with torch.no_grad():
         probe(inputs[0])
-    per_tensor = {n for n, m in probe.named_modules()
-                  if isinstance(m, FakeQuantize) and m.qscheme == torch.per_tensor_affine}
+    per_tensor = {
+        n for n, m in probe.named_modules() if isinstance(m, FakeQuantize) and m.qscheme == torch.per_tensor_affine
+    }
     start = {n: float(getattr(probe, n).scale) for n in per_tensor}
     assert make_ranges_learnable(probe) == len(per_tensor) > 40
     assert all(isinstance(getattr(probe, n), LearnableFakeQuantize) for n in per_tensor)
@@ -181,14 +185,17 @@ def test_learned_ranges_move_and_land_in_the_int8_graph(inputs, tmp_path):
     model, _, _, losses, student = _distilled("x86-fused", inputs, learn_ranges=True)
     assert all(np.isfinite(losses))
     learned = [m for m in student.modules() if isinstance(m, LearnableFakeQuantize)]
-    assert learned and not any(isinstance(m, FakeQuantize) and m.qscheme == torch.per_tensor_affine
-                               for m in student.modules())
+    assert learned and not any(
+        isinstance(m, FakeQuantize) and m.qscheme == torch.per_tensor_affine for m in student.modules()
+    )
     path = export_onnx(model, tmp_path / "lsq.onnx", (SIZE, SIZE))
     graph = onnx.load(str(path)).graph
     initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    onnx_scales = {round(float(initializers[n.input[1]]), 7) for n in graph.node
-                   if n.op_type == "QuantizeLinear" and n.input[1] in initializers
-                   and initializers[n.input[1]].size == 1}
+    onnx_scales = {
+        round(float(initializers[n.input[1]]), 7)
+        for n in graph.node
+        if n.op_type == "QuantizeLinear" and n.input[1] in initializers and initializers[n.input[1]].size == 1
+    }
     moved = [m for m in learned if float(m.scale.detach()) not in start.values()]
     assert moved, "two steps at range_lr 0.02 should move the learned scales"
     assert {round(float(m.scale.detach()), 7) for m in moved} & onnx_scales
@@ -228,16 +235,22 @@ def test_qat_models_reach_the_runtime_through_export_only(int8_dir, tmp_path, as
     from .conftest import copy_bundled_model
 
     model_dir, files = int8_dir
-    assert sorted(files) == ["retinaface_mnet025_160x160_int8-ptq.onnx", "retinaface_mnet025_160x160_int8-ptq.tflite",
-                             "retinaface_mnet025_160x160_int8-ptq.xml", "retinaface_mnet025_dynamic_int8-ptq.onnx"]
+    assert sorted(files) == [
+        "retinaface_mnet025_160x160_int8-ptq.onnx",
+        "retinaface_mnet025_160x160_int8-ptq.tflite",
+        "retinaface_mnet025_160x160_int8-ptq.xml",
+        "retinaface_mnet025_dynamic_int8-ptq.onnx",
+    ]
     listed = {f.path.name: f for f in load_manifest(model_dir).files if f.precision == "int8-ptq"}
     assert listed == files
     assert [p.name for p in listed["retinaface_mnet025_160x160_int8-ptq.xml"].extra_files] == [
-        "retinaface_mnet025_160x160_int8-ptq.bin"]
+        "retinaface_mnet025_160x160_int8-ptq.bin"
+    ]
     assert all(f.quantization == "QAT test" for f in listed.values())
     for backend, size in (("onnxruntime", SIZE), ("onnxruntime", None), ("openvino", SIZE), ("tflite", SIZE)):
-        detector = FaceDetector(model=model_dir, backend=backend, precision="int8-ptq", input_size=size,
-                                score_threshold=0.3)
+        detector = FaceDetector(
+            model=model_dir, backend=backend, precision="int8-ptq", input_size=size, score_threshold=0.3
+        )
         assert detector.model_file.precision == "int8-ptq"
         detector.detect(astronaut)  # runs end to end (two QAT steps at 160 px: no claim about accuracy)
 
@@ -252,8 +265,9 @@ def test_qat_models_reach_the_runtime_through_export_only(int8_dir, tmp_path, as
 def test_qat_cli_parses_into_typed_options():
     from training.qat import QatOptions, QatRecipe, parse_options
 
-    options, bundle_into = parse_options(["--model-dir", "out/q", "--steps", "5", "--no-learn-ranges",
-                                          "--no-baselines"])
+    options, bundle_into = parse_options(
+        ["--model-dir", "out/q", "--steps", "5", "--no-learn-ranges", "--no-baselines"]
+    )
     assert bundle_into is None and isinstance(options, QatOptions)
     assert options.recipe == QatRecipe(steps=5, learn_ranges=False) and not options.baselines
     defaults, _ = parse_options(["--model-dir", "out/q"])

@@ -53,8 +53,11 @@ def reference_boxes(image_bgr: np.ndarray, input_size: int | None) -> np.ndarray
     scale = (1.0, 1.0)
     if input_size is not None:
         box = Letterbox.fit(image_bgr.shape[1], image_bgr.shape[0], input_size, input_size)
-        resized = cv2.resize(image_bgr, (box.resized_width, box.resized_height),
-                             interpolation=cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR)
+        resized = cv2.resize(
+            image_bgr,
+            (box.resized_width, box.resized_height),
+            interpolation=cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR,
+        )
         canvas = np.empty((input_size, input_size, 3), np.uint8)
         canvas[:] = (104, 117, 127)  # the reference subtracts this mean: padding becomes 0, as in our runtime
         canvas[: box.resized_height, : box.resized_width] = resized
@@ -76,7 +79,9 @@ def test_recall_matches_reference(val_set, input_size):
         theirs.append(reference_boxes(image, input_size))
     ours_recall, reference_recall = recall(ours, val_set), recall(theirs, val_set)
     label = "original size" if input_size is None else f"{input_size} letterbox"
-    print(f"\nWIDER val ({len(val_set)} images, faces >= {MIN_FACE_HEIGHT}px, {label}, score >= {SCORE_THRESHOLD}): "
-          f"recall ours {ours_recall:.4f}, reference {reference_recall:.4f} ({time.perf_counter() - start:.0f} s)")
+    print(
+        f"\nWIDER val ({len(val_set)} images, faces >= {MIN_FACE_HEIGHT}px, {label}, score >= {SCORE_THRESHOLD}): "
+        f"recall ours {ours_recall:.4f}, reference {reference_recall:.4f} ({time.perf_counter() - start:.0f} s)"
+    )
     assert abs(ours_recall - reference_recall) <= 0.01
     assert ours_recall > 0.7  # a broken pipeline would collapse far below this

@@ -24,8 +24,9 @@ from .record_schema import assert_valid_record
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_schema_is_valid_draft_2020_12_and_rejects_broken_records(detector: FaceDetector, astronaut) -> None:

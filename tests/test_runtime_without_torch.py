@@ -17,7 +17,9 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 """
 
-SCRIPT = BLOCKER + """
+SCRIPT = (
+    BLOCKER
+    + """
 import cv2
 import edge_sdk
 faces = edge_sdk.FaceDetector(input_size=640).detect(cv2.imread("samples/astronaut.png"))
@@ -26,6 +28,7 @@ leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
 assert not leaked, leaked
 print("ok", len(faces))
 """
+)
 
 
 def test_detect_without_torch():

@@ -86,14 +86,18 @@ def test_clip_tracking_beats_previous_frame_linking(shared_data: Path) -> None:
     root = shared_data / "widerface"
     xywh = load_widerface_gt(root).boxes[CLIP_IMAGE]
     image = cv2.imread(str(image_path(root, CLIP_IMAGE, "val")))
-    clip = make_clip(image, np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
-                     ClipSpec(frames=60, occluder_frames=(20, 40)))
+    clip = make_clip(
+        image,
+        np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
+        ClipSpec(frames=60, occluder_frames=(20, 40)),
+    )
     detector = FaceDetector(backend="onnxruntime", input_size=640)
     tracked = [item.faces for item in detector.stream(clip.frames, track=True)]
     per_frame = [detector.detect(f) for f in clip.frames]
     tracker = FaceTracker()
-    np.testing.assert_array_equal(np.concatenate([t.track_ids for t in tracked]),
-                                  np.concatenate([tracker.update(f).track_ids for f in per_frame]))
+    np.testing.assert_array_equal(
+        np.concatenate([t.track_ids for t in tracked]), np.concatenate([tracker.update(f).track_ids for f in per_frame])
+    )
     ours, baseline = score_tracks(clip.truth, tracked), score_tracks(clip.truth, previous_frame_baseline(per_frame))
     held = FaceTracker(TrackerConfig(hold_frames=10))
     with_hold = score_tracks(clip.truth, [held.update(f) for f in per_frame])
@@ -116,8 +120,11 @@ def test_stream_items_unpack_as_pairs_and_carry_timestamps(detector: FaceDetecto
     assert [i.latency_ms > 0 for i in items] == [True, False, True, False]
     stamped = [Frame(astronaut, index=10 + k, timestamp=1000.0 + k, media_time_ms=40.0 * k) for k in range(3)]
     out = list(detector.track(stamped))
-    assert [(i.index, i.timestamp, i.media_time_ms) for i in out] == [(10, 1000.0, 0.0), (11, 1001.0, 40.0),
-                                                                      (12, 1002.0, 80.0)]
+    assert [(i.index, i.timestamp, i.media_time_ms) for i in out] == [
+        (10, 1000.0, 0.0),
+        (11, 1001.0, 40.0),
+        (12, 1002.0, 80.0),
+    ]
     assert all(i.frame is astronaut and i.faces.track_ids.tolist() == [1] for i in out)
 
 
@@ -144,11 +151,23 @@ class ScriptedCapture:
 
 
 def test_live_source_reconnects_with_backoff_and_reports_it() -> None:
-    script = iter([ScriptedCapture(3), ScriptedCapture(0, opens=False), ScriptedCapture(2), ScriptedCapture(0),
-                   ScriptedCapture(0, opens=False), ScriptedCapture(0, opens=False)])
+    script = iter(
+        [
+            ScriptedCapture(3),
+            ScriptedCapture(0, opens=False),
+            ScriptedCapture(2),
+            ScriptedCapture(0),
+            ScriptedCapture(0, opens=False),
+            ScriptedCapture(0, opens=False),
+        ]
+    )
     sleeps: list[float] = []
-    source = VideoSource(Source("stream", "rtsp://camera/1"), ReconnectPolicy(max_attempts=3, initial_delay_s=0.5),
-                         opener=lambda _: next(script), sleep=sleeps.append)
+    source = VideoSource(
+        Source("stream", "rtsp://camera/1"),
+        ReconnectPolicy(max_attempts=3, initial_delay_s=0.5),
+        opener=lambda _: next(script),
+        sleep=sleeps.append,
+    )
     frames = list(source)
     # 3 frames; reconnect fails once, then succeeds: 2 frames; then 3 failed attempts in a row: give up
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]

@@ -23,8 +23,6 @@ from training.data import (  # noqa: E402
 from training.recipe import AugmentConfig, MatchingConfig, load_recipe  # noqa: E402
 
 
-
-
 def _write_images(root, keys, size=(120, 160)):
     for key in keys:
         path = root / f"{key}.jpg"
@@ -36,10 +34,10 @@ def test_wider_bbx_gt_drops_degenerate_and_invalid_with_counts(tmp_path, caplog)
     gt = tmp_path / "gt.txt"
     gt.write_text(
         "ev/a.jpg\n4\n"
-        "10 10 20 30 0 0 0 0 0 0 \n"     # kept
-        "5 5 -2 10 0 0 0 0 0 0 \n"       # degenerate (the official val file has one w = -2 box)
-        "5 5 0 0 0 0 0 0 0 0 \n"         # degenerate
-        "50 50 10 10 0 0 0 1 0 0 \n"     # WIDER 'invalid' attribute
+        "10 10 20 30 0 0 0 0 0 0 \n"  # kept
+        "5 5 -2 10 0 0 0 0 0 0 \n"  # degenerate (the official val file has one w = -2 box)
+        "5 5 0 0 0 0 0 0 0 0 \n"  # degenerate
+        "50 50 10 10 0 0 0 1 0 0 \n"  # WIDER 'invalid' attribute
         "ev/b.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n"
         "ev/missing.jpg\n1\n1 1 5 5 0 0 0 0 0 0 \n"
     )
@@ -58,12 +56,7 @@ def test_retinaface_labels_mask_absent_landmarks(tmp_path):
     label = tmp_path / "train" / "label.txt"
     label.parent.mkdir()
     lm = "30.0 40.0 0.0 50.0 40.0 0.0 40.0 50.0 0.0 32.0 60.0 0.0 48.0 60.0 0.0 0.9"
-    label.write_text(
-        "# ev/a.jpg\n"
-        f"20 30 40 40 {lm}\n"
-        "70 10 20 20 " + " ".join(["-1.0"] * 15) + " 0.5\n"
-        "1 1 8 8\n"
-    )
+    label.write_text(f"# ev/a.jpg\n20 30 40 40 {lm}\n70 10 20 20 " + " ".join(["-1.0"] * 15) + " 0.5\n1 1 8 8\n")
     _write_images(label.parent / "images", ["ev/a"])
     parsed = parse_retinaface_labels(label)
     boxes, landmarks, has = parsed["ev/a"]
@@ -147,8 +140,9 @@ def test_batches_split_over_processes_reproduce_the_single_process_batch(tmp_pat
     dataset = FaceDataset(samples, AugmentConfig(), MatchingConfig(), AnchorConfig(), Normalization(), seed=3)
 
     def steps(rank, world):
-        loader, batches = build_loader(dataset, 4, [64, 96], seed=3, rank=rank, world_size=world, num_workers=0,
-                                       pin_memory=False)
+        loader, batches = build_loader(
+            dataset, 4, [64, 96], seed=3, rank=rank, world_size=world, num_workers=0, pin_memory=False
+        )
         batches.set_epoch(1)
         return list(loader)
 

@@ -12,8 +12,6 @@ torch = require("torch", "the [train] extra")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
-
 @pytest.mark.slow
 def test_finetune_keeps_hard_ap(shared_data, tmp_path):
     from training.evidence import finetune

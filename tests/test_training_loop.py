@@ -14,8 +14,6 @@ torch = require("torch", "the [train] extra")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
-
 def test_resume_is_bit_identical(shared_data, tmp_path):
     from training.evidence import resume
 
@@ -42,12 +40,37 @@ def test_recipes_train_evaluate_and_hand_off_to_export(shared_data, tmp_path, re
     from training.export_checkpoint import export_weights
 
     out = tmp_path / recipe
-    result = train.main([
-        "--config", recipe, "--data-root", str(shared_data), "--out", str(out), "--device", "cpu",
-        "--max-steps", "2", "--no-progress", "--set", "train.batch_size=2", "--set", "train.sizes=[128]",
-        "--set", "data.num_workers=0", "--set", "data.max_images=4", "--set", "eval.max_images=2",
-        "--set", "eval.input_size=320", "--set", "train.threads=1", "--set", "log.interval=1",
-    ])
+    result = train.main(
+        [
+            "--config",
+            recipe,
+            "--data-root",
+            str(shared_data),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--max-steps",
+            "2",
+            "--no-progress",
+            "--set",
+            "train.batch_size=2",
+            "--set",
+            "train.sizes=[128]",
+            "--set",
+            "data.num_workers=0",
+            "--set",
+            "data.max_images=4",
+            "--set",
+            "eval.max_images=2",
+            "--set",
+            "eval.input_size=320",
+            "--set",
+            "train.threads=1",
+            "--set",
+            "log.interval=1",
+        ]
+    )
     assert result["step"] == 2 and len(result["history"]) == 2
     assert all(np.isfinite(row["loss"]) for row in result["history"])
     metric = "ap_hard" if recipe != "fddb_finetune" else "tpr@100fp"
@@ -75,8 +98,14 @@ def test_torch_detector_matches_the_runtime(astronaut):
     require("onnxruntime", "the [onnx] extra: the runtime side of the comparison")
     model, meta = load_checkpoint()
     n = meta["normalization"]
-    ours = TorchDetector(model, Normalization(n["channel_order"], tuple(n["mean"]), tuple(n["std"])),
-                         model.config.anchors, torch.device("cpu"), input_size=640, score_threshold=0.5)
+    ours = TorchDetector(
+        model,
+        Normalization(n["channel_order"], tuple(n["mean"]), tuple(n["std"])),
+        model.config.anchors,
+        torch.device("cpu"),
+        input_size=640,
+        score_threshold=0.5,
+    )
     sdk = FaceDetector(backend="onnxruntime", input_size=640, score_threshold=0.5)
     boxes, scores = ours(astronaut)
     faces = sdk.detect(astronaut)
@@ -107,7 +136,8 @@ def test_cli_help_lists_the_contract():
     import subprocess
     import sys
 
-    text = subprocess.run([sys.executable, "-m", "training.train", "--help"], capture_output=True, text=True,
-                          cwd=REPO_ROOT, check=True).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "training.train", "--help"], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    ).stdout
     for flag in ("--config", "--data-root", "--out", "--max-steps", "--device", "--resume"):
         assert flag in text

@@ -15,7 +15,6 @@ from training.loss import count_positives, hard_negative_mask, multibox_loss  # 
 from training.matching import IGNORE, POSITIVE, build_targets, match, priors_for  # noqa: E402
 from training.recipe import LossConfig  # noqa: E402
 
-
 ANCHORS = AnchorConfig()
 
 
@@ -23,7 +22,7 @@ def _faces(rng, n, size=320):
     xy = rng.uniform(0, size - 60, (n, 2))
     wh = rng.uniform(8, 150, (n, 2))
     boxes = np.concatenate([xy, np.minimum(xy + wh, size)], axis=1).astype(np.float32)
-    lm = (boxes[:, None, :2] + rng.uniform(0.2, 0.8, (n, 5, 2)) * (boxes[:, None, 2:] - boxes[:, None, :2]))
+    lm = boxes[:, None, :2] + rng.uniform(0.2, 0.8, (n, 5, 2)) * (boxes[:, None, 2:] - boxes[:, None, :2])
     return boxes, lm.astype(np.float32), rng.random(n) < 0.5
 
 
@@ -93,8 +92,10 @@ def test_loss_split_over_processes_sums_to_the_whole_batch(kind):
     (pb, pl, pm), (labels, bt, lt, lmask) = _random_batch(np.random.default_rng(0))
     counts = count_positives(labels, lmask)
     whole = multibox_loss(pb, pl, pm, labels, bt, lt, lmask, cfg, counts[0], counts[1])
-    halves = [multibox_loss(pb[s], pl[s], pm[s], labels[s], bt[s], lt[s], lmask[s], cfg, counts[0], counts[1])
-              for s in (slice(0, 2), slice(2, 4))]
+    halves = [
+        multibox_loss(pb[s], pl[s], pm[s], labels[s], bt[s], lt[s], lmask[s], cfg, counts[0], counts[1])
+        for s in (slice(0, 2), slice(2, 4))
+    ]
     torch.testing.assert_close(halves[0].total + halves[1].total, whole.total, rtol=1e-6, atol=1e-6)
     g_whole = torch.autograd.grad(whole.total, [pb, pl, pm])
     g_split = torch.autograd.grad(halves[0].total + halves[1].total, [pb, pl, pm])

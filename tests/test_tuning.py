@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_sdk import FaceDetector
-from edge_sdk import backend_choice, tuning
+from edge_sdk import FaceDetector, backend_choice, tuning
 from edge_sdk.detector import AUTO_ORDER
 from edge_sdk.models import BUNDLED_DIR, DEFAULT_MODEL
 
@@ -51,8 +50,9 @@ def test_auto_follows_the_cached_choice(cache: Path, choice: str) -> None:
     assert FaceDetector(input_size=None).backend_name != "tflite"  # another key: the static order, no 640-only file
 
 
-def test_another_model_or_runtime_version_is_a_cache_miss(cache: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_another_model_or_runtime_version_is_a_cache_miss(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _pretend_tuned("onnxruntime")
     other = copy_bundled_model(tmp_path)
     manifest = json.loads((other / "manifest.json").read_text())
@@ -79,10 +79,17 @@ def test_corrupt_cache_is_ignored_with_a_warning(cache: Path, content: str, capl
 
 def test_cli_tune_and_info_show_the_choice(tmp_path: Path) -> None:
     env = {**os.environ, tuning.CACHE_ENV: str(tmp_path)}
-    tuned = subprocess.run([sys.executable, "-m", "edge_sdk", "tune", "--budget", "0.3", "--json"], cwd=REPO_ROOT,
-                           env=env, capture_output=True, text=True, timeout=300)
+    tuned = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", "tune", "--budget", "0.3", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert tuned.returncode == 0, tuned.stderr
     choice = json.loads(tuned.stdout)["choice"]
-    info = subprocess.run([sys.executable, "-m", "edge_sdk", "info"], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    info = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", "info"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert json.loads(info.stdout)["auto"]["tuned"]["choice"] == choice

@@ -37,15 +37,16 @@ class Annotations:
     landmarks: np.ndarray
     has_landmarks: np.ndarray
 
-    def select(self, keep: np.ndarray) -> "Annotations":
+    def select(self, keep: np.ndarray) -> Annotations:
         return Annotations(self.boxes[keep], self.landmarks[keep], self.has_landmarks[keep])
 
-    def copy(self) -> "Annotations":
+    def copy(self) -> Annotations:
         return Annotations(self.boxes.copy(), self.landmarks.copy(), self.has_landmarks.copy())
 
 
-def random_square_crop(image: np.ndarray, ann: Annotations, rng: np.random.Generator, scales: list[float],
-                       attempts: int = 250) -> tuple[np.ndarray, Annotations, bool]:
+def random_square_crop(
+    image: np.ndarray, ann: Annotations, rng: np.random.Generator, scales: list[float], attempts: int = 250
+) -> tuple[np.ndarray, Annotations, bool]:
     """RetinaFace ``_crop``: a square of side ``scale x short side`` at a random position that fully contains at least
     one face; faces whose centre lies strictly inside are kept (boxes clipped to the crop). Returns (crop, faces,
     cropped?); after ``attempts`` failures the image is returned unchanged (to be padded to a square)."""
@@ -73,9 +74,14 @@ def random_square_crop(image: np.ndarray, ann: Annotations, rng: np.random.Gener
     return image, ann, False
 
 
-def photometric_distort(image: np.ndarray, rng: np.random.Generator, brightness: float = 32.0,
-                        contrast: tuple[float, float] = (0.5, 1.5), saturation: tuple[float, float] = (0.5, 1.5),
-                        hue: int = 18) -> np.ndarray:
+def photometric_distort(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    brightness: float = 32.0,
+    contrast: tuple[float, float] = (0.5, 1.5),
+    saturation: tuple[float, float] = (0.5, 1.5),
+    hue: int = 18,
+) -> np.ndarray:
     """RetinaFace ``_distort``: each of brightness, contrast, saturation, hue applied with probability 1/2; contrast
     either first or last. Vectorized: brightness/contrast with one saturating ``convertScaleAbs``-style op, hue and
     saturation through lookup tables on the HSV image."""
@@ -148,14 +154,18 @@ def clip_and_filter(ann: Annotations, width: int, height: int, min_size: float) 
     return out.select((wh >= max(min_size, 1e-3)).all(axis=1))
 
 
-def augment(image: np.ndarray, ann: Annotations, size: int, cfg, rng: np.random.Generator,
-            mean: tuple[float, float, float]) -> tuple[np.ndarray, Annotations]:
+def augment(
+    image: np.ndarray, ann: Annotations, size: int, cfg, rng: np.random.Generator, mean: tuple[float, float, float]
+) -> tuple[np.ndarray, Annotations]:
     """Image (HxWx3 uint8 BGR) + faces → ``size x size`` uint8 image + faces in its pixels (``cfg``: AugmentConfig)."""
     ann = clip_and_filter(ann, image.shape[1], image.shape[0], 0.0)
     if not cfg.enabled:
         box = Letterbox.fit(image.shape[1], image.shape[0], size, size)
-        resized = cv2.resize(image, (box.resized_width, box.resized_height),
-                             interpolation=cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR)
+        resized = cv2.resize(
+            image,
+            (box.resized_width, box.resized_height),
+            interpolation=cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR,
+        )
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = np.asarray(mean, dtype=np.float32).round().astype(np.uint8)
         canvas[: box.resized_height, : box.resized_width] = resized
@@ -164,8 +174,9 @@ def augment(image: np.ndarray, ann: Annotations, size: int, cfg, rng: np.random.
 
     image, ann, cropped = random_square_crop(image, ann, rng, cfg.crop_scales, cfg.crop_attempts)
     if cfg.photometric:
-        image = photometric_distort(image, rng, cfg.brightness_delta, tuple(cfg.contrast_range),
-                                    tuple(cfg.saturation_range), cfg.hue_delta)
+        image = photometric_distort(
+            image, rng, cfg.brightness_delta, tuple(cfg.contrast_range), tuple(cfg.saturation_range), cfg.hue_delta
+        )
     if not cropped:
         image = pad_to_square(image, mean)
     if rng.random() < cfg.mirror_prob:

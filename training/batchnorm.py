@@ -31,8 +31,12 @@ def set_train_mode(model: nn.Module, bn: str) -> None:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], device: torch.device,
-                          reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
+def recalibrate_batchnorm(
+    model: nn.Module,
+    batches: Iterable[torch.Tensor],
+    device: torch.device,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> int:
     """Re-estimate every BatchNorm's statistics from ``batches`` (input tensors) without changing the eval function.
 
     For a BN ``y = g (z - m) / s + b`` (``s = sqrt(v + eps)``) and measured input mean ``mu`` and variance ``var``
@@ -68,8 +72,9 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], dev
     for m in layers:
         total, total_sq, count = sums[id(m)]
         if reduce is not None:
-            packed = reduce(torch.cat([total, total_sq, torch.tensor([float(count)], dtype=torch.float64,
-                                                                      device=total.device)]))
+            packed = reduce(
+                torch.cat([total, total_sq, torch.tensor([float(count)], dtype=torch.float64, device=total.device)])
+            )
             c = m.num_features
             total, total_sq, count = packed[:c], packed[c : 2 * c], float(packed[-1])
         mu = total / count

@@ -13,8 +13,11 @@ from .model import RetinaFace
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "retinaface_mnet025.pt"
 
 
-def save_checkpoint(path: Path, model: RetinaFace, normalization: dict[str, Any], provenance: dict[str, Any], **extra: Any) -> None:
-    """Write a checkpoint. ``normalization`` = {channel_order, mean, std}; ``provenance`` says where weights came from."""
+def save_checkpoint(
+    path: Path, model: RetinaFace, normalization: dict[str, Any], provenance: dict[str, Any], **extra: Any
+) -> None:
+    """Write a checkpoint. ``normalization`` = {channel_order, mean, std}; ``provenance`` says where weights came
+    from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {

@@ -28,7 +28,7 @@ class ModelConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data["anchors"] = AnchorConfig.from_dict(data["anchors"])
         return cls(**data)

@@ -60,12 +60,20 @@ class DropCounts:
     def log(self, source: str) -> None:
         log.info(
             "%s: %d images, %d faces kept; dropped %d degenerate boxes, %d flagged invalid; %d images missing on disk",
-            source, self.images, self.kept_faces, self.degenerate, self.invalid_flag, self.missing_images,
+            source,
+            self.images,
+            self.kept_faces,
+            self.degenerate,
+            self.invalid_flag,
+            self.missing_images,
         )
         if self.degenerate or self.invalid_flag or self.missing_images:
             log.warning(
                 "%s: dropped %d degenerate + %d invalid-flagged boxes, skipped %d missing images",
-                source, self.degenerate, self.invalid_flag, self.missing_images,
+                source,
+                self.degenerate,
+                self.invalid_flag,
+                self.missing_images,
             )
 
 
@@ -82,8 +90,15 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:4]], axis=1)
 
 
-def _make_sample(key: str, path: Path, boxes: np.ndarray, landmarks: np.ndarray | None, has_lm: np.ndarray | None,
-                 keep: np.ndarray, counts: DropCounts) -> FaceSample:
+def _make_sample(
+    key: str,
+    path: Path,
+    boxes: np.ndarray,
+    landmarks: np.ndarray | None,
+    has_lm: np.ndarray | None,
+    keep: np.ndarray,
+    counts: DropCounts,
+) -> FaceSample:
     counts.kept_faces += int(keep.sum())
     counts.images += 1
     return FaceSample(
@@ -95,8 +110,9 @@ def _make_sample(key: str, path: Path, boxes: np.ndarray, landmarks: np.ndarray 
     )
 
 
-def load_wider_bbx_gt(annotation_file: str | Path, image_dir: str | Path, *, drop_invalid: bool = True,
-                      min_box_size: float = 1.0) -> list[FaceSample]:
+def load_wider_bbx_gt(
+    annotation_file: str | Path, image_dir: str | Path, *, drop_invalid: bool = True, min_box_size: float = 1.0
+) -> list[FaceSample]:
     """Official ``wider_face_{train,val}_bbx_gt.txt`` (no landmarks). Images: ``image_dir/<event>/<name>.jpg``."""
     from evaluation.widerface import parse_wider_bbx_gt
 
@@ -168,8 +184,9 @@ def parse_retinaface_labels(label_file: str | Path) -> dict[str, tuple[np.ndarra
     return out
 
 
-def load_retinaface_labels(label_file: str | Path, image_dir: str | Path | None = None, *,
-                           min_box_size: float = 1.0) -> list[FaceSample]:
+def load_retinaface_labels(
+    label_file: str | Path, image_dir: str | Path | None = None, *, min_box_size: float = 1.0
+) -> list[FaceSample]:
     """RetinaFace ``label.txt`` with landmarks. ``image_dir`` defaults to ``images/`` beside the label file."""
     label_file = Path(label_file)
     image_dir = Path(image_dir) if image_dir is not None else label_file.parent / "images"
@@ -238,8 +255,12 @@ def load_samples(data_cfg, data_root: str | Path) -> list[FaceSample]:
         annotation_file = first_existing(root, data_cfg.annotations)
         log.info("annotations: %s", annotation_file)
         if data_cfg.format == "wider_bbx_gt":
-            samples = load_wider_bbx_gt(annotation_file, root / data_cfg.images, drop_invalid=data_cfg.drop_invalid,
-                                        min_box_size=data_cfg.min_box_size)
+            samples = load_wider_bbx_gt(
+                annotation_file,
+                root / data_cfg.images,
+                drop_invalid=data_cfg.drop_invalid,
+                min_box_size=data_cfg.min_box_size,
+            )
         else:
             image_dir = root / data_cfg.images if data_cfg.images else None
             samples = load_retinaface_labels(annotation_file, image_dir, min_box_size=data_cfg.min_box_size)

@@ -32,8 +32,16 @@ log = logging.getLogger(__name__)
 class FaceDataset(Dataset):
     """Items are ``(index, size, epoch)``; returns the normalised image (3,S,S) and per-prior targets."""
 
-    def __init__(self, samples: list[FaceSample], augment_cfg, matching_cfg, anchors: AnchorConfig,
-                 normalization: Normalization, seed: int = 0, cache_images: bool = False) -> None:
+    def __init__(
+        self,
+        samples: list[FaceSample],
+        augment_cfg,
+        matching_cfg,
+        anchors: AnchorConfig,
+        normalization: Normalization,
+        seed: int = 0,
+        cache_images: bool = False,
+    ) -> None:
         self.samples = samples
         self.augment_cfg = augment_cfg
         self.matching_cfg = matching_cfg
@@ -69,8 +77,9 @@ class FaceDataset(Dataset):
         identity = Letterbox(size, size, size, size, size, size)
         tensor = make_input(image, identity, self.normalization)[0]  # the runtime's normalization, one definition
         m = self.matching_cfg
-        t = build_targets(ann.boxes, ann.landmarks, ann.has_landmarks, size, size, self.anchors,
-                          m.pos_iou, m.neg_iou, m.force_min_iou)
+        t = build_targets(
+            ann.boxes, ann.landmarks, ann.has_landmarks, size, size, self.anchors, m.pos_iou, m.neg_iou, m.force_min_iou
+        )
         return {
             "image": torch.from_numpy(tensor),
             "labels": torch.from_numpy(t.labels),
@@ -83,8 +92,9 @@ class FaceDataset(Dataset):
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: torch.stack([it[k] for it in items]) for k in ("image", "labels", "boxes", "landmarks",
-                                                                             "landmark_mask")}
+    out: dict[str, Any] = {
+        k: torch.stack([it[k] for it in items]) for k in ("image", "labels", "boxes", "landmarks", "landmark_mask")
+    }
     out["num_faces"] = torch.tensor([it["num_faces"] for it in items])
     out["index"] = torch.tensor([it["index"] for it in items])
     return out
@@ -129,8 +139,16 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def build_loader(dataset: FaceDataset, global_batch: int, sizes: list[int], seed: int, rank: int, world_size: int,
-                 num_workers: int, pin_memory: bool) -> tuple[DataLoader, MultiScaleBatchSampler]:
+def build_loader(
+    dataset: FaceDataset,
+    global_batch: int,
+    sizes: list[int],
+    seed: int,
+    rank: int,
+    world_size: int,
+    num_workers: int,
+    pin_memory: bool,
+) -> tuple[DataLoader, MultiScaleBatchSampler]:
     """Loader of per-process batches (``global_batch / world_size`` images each)."""
     if global_batch % world_size:
         raise ValueError(f"train.batch_size {global_batch} is not divisible by the {world_size} processes")
@@ -143,8 +161,14 @@ def build_loader(dataset: FaceDataset, global_batch: int, sizes: list[int], seed
     # may have run OpenCV's and torch's thread pools (the evaluation at step 0), and a fork of a process whose pools
     # ran deadlocks in the child (seen on a 16-core CUDA machine: no step after the first evaluation). Persistent:
     # the workers start once per run, not once per epoch.
-    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-                        pin_memory=pin_memory, worker_init_fn=_worker_init if num_workers else None,
-                        multiprocessing_context="forkserver" if num_workers else None,
-                        persistent_workers=num_workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        worker_init_fn=_worker_init if num_workers else None,
+        multiprocessing_context="forkserver" if num_workers else None,
+        persistent_workers=num_workers > 0,
+    )
     return loader, batches

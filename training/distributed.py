@@ -48,8 +48,10 @@ def select_device(requested: str, local_rank: int = 0) -> torch.device:
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False "
-                               "(a CPU-only torch build, or no visible GPU)")
+            raise RuntimeError(
+                "device 'cuda' requested but torch.cuda.is_available() is False "
+                "(a CPU-only torch build, or no visible GPU)"
+            )
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     if requested != "cpu":
@@ -75,8 +77,9 @@ def setup(requested_device: str = "auto", timeout_minutes: float = 60.0) -> Dist
     if not dist.is_initialized():
         kwargs = {"device_id": device} if backend == "nccl" else {}
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=timeout_minutes), **kwargs)
-    log.info("process group: backend %s, rank %d/%d, local rank %d, device %s", backend, rank, world_size,
-             local_rank, device)
+    log.info(
+        "process group: backend %s, rank %d/%d, local rank %d, device %s", backend, rank, world_size, local_rank, device
+    )
     return DistContext(rank, local_rank, world_size, device, backend)
 
 

@@ -3,7 +3,8 @@
 :class:`TorchDetector` wraps the PyTorch model being trained as an :class:`evaluation.detectors.Detector`
 (``image_bgr -> (boxes xyxy, scores)``) with the runtime's own pieces: :class:`edge_sdk.preprocess.Letterbox` /
 :func:`~edge_sdk.preprocess.make_input`, :func:`edge_sdk.priors.generate_priors` (cached) and
-:func:`edge_sdk.postprocess.decode_detections`, the same post-processing ``FaceDetector`` runs. A test checks it against ``edge_sdk.FaceDetector`` on the bundled model.
+:func:`edge_sdk.postprocess.decode_detections`, the same post-processing ``FaceDetector`` runs. A test checks it
+against ``edge_sdk.FaceDetector`` on the bundled model.
 
 Under DDP every process detects on its share of the images; rank 0 gathers and scores them with
 :func:`evaluation.evaluate_widerface` / :func:`evaluation.evaluate_fddb`.
@@ -29,13 +30,21 @@ from .matching import priors_for
 
 log = logging.getLogger(__name__)
 
+
 class TorchDetector:
     """The model in training as a detector. ``input_size=None``: the image's own size padded to a multiple of the
     largest stride (the dynamic-shape runtime setting); an int letterboxes into ``input_size x input_size``."""
 
-    def __init__(self, model: nn.Module, normalization: Normalization, anchors: AnchorConfig, device: torch.device,
-                 input_size: int | None = None, score_threshold: float = EVAL_SCORE_THRESHOLD,
-                 nms_threshold: float = EVAL_NMS_THRESHOLD) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        normalization: Normalization,
+        anchors: AnchorConfig,
+        device: torch.device,
+        input_size: int | None = None,
+        score_threshold: float = EVAL_SCORE_THRESHOLD,
+        nms_threshold: float = EVAL_NMS_THRESHOLD,
+    ) -> None:
         self.model = model
         self.normalization = normalization
         self.anchors = anchors
@@ -45,8 +54,12 @@ class TorchDetector:
         self.nms_threshold = float(nms_threshold)
 
     def describe(self) -> dict[str, Any]:
-        return {"detector": "training.TorchDetector", "input_size": self.input_size,
-                "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold}
+        return {
+            "detector": "training.TorchDetector",
+            "input_size": self.input_size,
+            "score_threshold": self.score_threshold,
+            "nms_threshold": self.nms_threshold,
+        }
 
     @torch.no_grad()
     def raw(self, image_bgr: np.ndarray) -> tuple[list[np.ndarray], Letterbox]:
@@ -61,8 +74,9 @@ class TorchDetector:
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (deltas, scores, landmarks), box = self.raw(image_bgr)
         priors = priors_for(box.canvas_height, box.canvas_width, self.anchors)[0]
-        found = decode_detections(deltas, scores, landmarks, priors, box, self.score_threshold, self.nms_threshold,
-                                  self.anchors.variances)
+        found = decode_detections(
+            deltas, scores, landmarks, priors, box, self.score_threshold, self.nms_threshold, self.anchors.variances
+        )
         return found.boxes, found.scores
 
 
@@ -97,18 +111,35 @@ class Evaluator:
             raise FileNotFoundError(f"no {cfg.dataset} evaluation images under {self.root}")
         log.info("evaluation: %s, %d images", cfg.dataset, len(self.paths))
 
-    def run(self, model: nn.Module, normalization: Normalization, anchors: AnchorConfig, ctx: DistContext,
-            progress: bool = False) -> dict[str, float]:
+    def run(
+        self,
+        model: nn.Module,
+        normalization: Normalization,
+        anchors: AnchorConfig,
+        ctx: DistContext,
+        progress: bool = False,
+    ) -> dict[str, float]:
         """Metrics on rank 0 (``{}`` elsewhere): WIDER ``ap_easy/ap_medium/ap_hard``; FDDB ``tpr@FP`` (discrete)."""
         from evaluation.detectors import run_detector
 
         was_training = model.training
         model.eval()
-        detector = TorchDetector(model, normalization, anchors, ctx.device, self.cfg.input_size,
-                                 self.cfg.score_threshold, self.cfg.nms_threshold)
+        detector = TorchDetector(
+            model,
+            normalization,
+            anchors,
+            ctx.device,
+            self.cfg.input_size,
+            self.cfg.score_threshold,
+            self.cfg.nms_threshold,
+        )
         keys = list(self.paths)[ctx.rank :: ctx.world_size]
-        preds, sizes, _ = run_detector(detector, {k: self.paths[k] for k in keys}, progress=progress and ctx.is_main,
-                                       desc=f"eval {self.cfg.dataset}")
+        preds, sizes, _ = run_detector(
+            detector,
+            {k: self.paths[k] for k in keys},
+            progress=progress and ctx.is_main,
+            desc=f"eval {self.cfg.dataset}",
+        )
         model.train(was_training)
         gathered = gather_objects((preds, sizes), ctx)
         if not ctx.is_main:

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 OVERFIT_MIN_FACE = 16
 
 
-def pick_overfit_keys(data_root: Path, n: int = 8, size: int = 256, min_faces: int = 2, max_faces: int = 40) -> list[str]:
+def pick_overfit_keys(
+    data_root: Path, n: int = 8, size: int = 256, min_faces: int = 2, max_faces: int = 40
+) -> list[str]:
     """The first ``n`` train images (sorted by key) with >= ``min_faces`` faces >= 16 px tall once letterboxed to
     ``size`` and at most ``max_faces`` faces in all."""
     from .data import load_samples
@@ -53,8 +55,9 @@ def pick_overfit_keys(data_root: Path, n: int = 8, size: int = 256, min_faces: i
     return keys
 
 
-def overfit_recall(checkpoint: Path, data_root: Path, keys: list[str], size: int,
-                   score_threshold: float = 0.5) -> tuple[float, int]:
+def overfit_recall(
+    checkpoint: Path, data_root: Path, keys: list[str], size: int, score_threshold: float = 0.5
+) -> tuple[float, int]:
     """Recall (IoU >= 0.5) of the faces >= 16 px tall at the network input, detecting at ``size`` (letterbox)."""
     from edge_sdk.preprocess import Normalization
 
@@ -65,9 +68,14 @@ def overfit_recall(checkpoint: Path, data_root: Path, keys: list[str], size: int
 
     model, meta = load_checkpoint(checkpoint)
     n = meta["normalization"]
-    detector = TorchDetector(model, Normalization(n["channel_order"], tuple(n["mean"]), tuple(n["std"])),
-                             model.config.anchors, torch.device("cpu"), input_size=size,
-                             score_threshold=score_threshold)
+    detector = TorchDetector(
+        model,
+        Normalization(n["channel_order"], tuple(n["mean"]), tuple(n["std"])),
+        model.config.anchors,
+        torch.device("cpu"),
+        input_size=size,
+        score_threshold=score_threshold,
+    )
     samples = load_samples(load_recipe("widerface_mnet025", [f"data.keys={json.dumps(keys)}"]).data, data_root)
     hits = total = 0
     for s in samples:
@@ -81,39 +89,113 @@ def overfit_recall(checkpoint: Path, data_root: Path, keys: list[str], size: int
     return hits / max(total, 1), total
 
 
-def overfit(data_root: Path, out: Path, steps: int = 200, size: int = 256, lr: float = 0.01,
-            threads: int = 1) -> dict[str, Any]:
+def overfit(
+    data_root: Path, out: Path, steps: int = 200, size: int = 256, lr: float = 0.01, threads: int = 1
+) -> dict[str, Any]:
     from . import train
 
     keys = pick_overfit_keys(data_root, 8, size)
-    result = train.main([
-        "--config", "widerface_mnet025", "--data-root", str(data_root), "--out", str(out), "--device", "cpu",
-        "--max-steps", str(steps), "--no-progress",
-        "--set", f"data.keys={json.dumps(keys)}", "--set", "train.batch_size=8", "--set", f"train.sizes=[{size}]",
-        "--set", "data.num_workers=0", "--set", "data.cache_images=true", "--set", "augment.enabled=false",
-        "--set", "eval.enabled=false", "--set", "log.interval=1", "--set", f"train.threads={threads}",
-        "--set", f"optim.lr={lr}", "--set", "optim.weight_decay=0", "--set", "schedule.kind=cosine",
-        "--set", "schedule.warmup_fraction=0.05", "--set", "checkpoint.interval=0",
-    ])
+    result = train.main(
+        [
+            "--config",
+            "widerface_mnet025",
+            "--data-root",
+            str(data_root),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--max-steps",
+            str(steps),
+            "--no-progress",
+            "--set",
+            f"data.keys={json.dumps(keys)}",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            f"train.sizes=[{size}]",
+            "--set",
+            "data.num_workers=0",
+            "--set",
+            "data.cache_images=true",
+            "--set",
+            "augment.enabled=false",
+            "--set",
+            "eval.enabled=false",
+            "--set",
+            "log.interval=1",
+            "--set",
+            f"train.threads={threads}",
+            "--set",
+            f"optim.lr={lr}",
+            "--set",
+            "optim.weight_decay=0",
+            "--set",
+            "schedule.kind=cosine",
+            "--set",
+            "schedule.warmup_fraction=0.05",
+            "--set",
+            "checkpoint.interval=0",
+        ]
+    )
     losses = [row["loss"] for row in result["history"]]
     first, last = losses[0], float(np.mean(losses[-10:]))
     recall, faces = overfit_recall(out / "final.pt", data_root, keys, size)
-    figures = {"images": keys, "steps": steps, "size": size, "loss_first": first, "loss_last10": last,
-               "loss_ratio": first / last, "recall": recall, "faces_ge16px": faces}
-    print(f"overfit: 8 images at {size}px, {steps} steps from scratch: loss {first:.4f} -> {last:.4f} "
-          f"({first / last:.1f}x lower); recall@IoU0.5 (score>=0.5) of {faces} faces >= {OVERFIT_MIN_FACE}px tall "
-          f"at the input: {recall:.3f}")
+    figures = {
+        "images": keys,
+        "steps": steps,
+        "size": size,
+        "loss_first": first,
+        "loss_last10": last,
+        "loss_ratio": first / last,
+        "recall": recall,
+        "faces_ge16px": faces,
+    }
+    print(
+        f"overfit: 8 images at {size}px, {steps} steps from scratch: loss {first:.4f} -> {last:.4f} "
+        f"({first / last:.1f}x lower); recall@IoU0.5 (score>=0.5) of {faces} faces >= {OVERFIT_MIN_FACE}px tall "
+        f"at the input: {recall:.3f}"
+    )
     return figures
 
 
-def finetune(data_root: Path, out: Path, steps: int = 72, batch: int = 8, size: int = 640, lr: float | None = None,
-             eval_images: int | None = None, threads: int | None = None) -> dict[str, Any]:
+def finetune(
+    data_root: Path,
+    out: Path,
+    steps: int = 72,
+    batch: int = 8,
+    size: int = 640,
+    lr: float | None = None,
+    eval_images: int | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     from . import train
 
-    args = ["--config", "widerface_finetune", "--data-root", str(data_root), "--out", str(out), "--device", "cpu",
-            "--max-steps", str(steps), "--no-progress", "--set", f"train.batch_size={batch}",
-            "--set", f"train.sizes=[{size}]", "--set", "data.num_workers=1", "--set", "log.interval=8",
-            "--set", "eval.interval=0", "--set", "checkpoint.interval=0"]
+    args = [
+        "--config",
+        "widerface_finetune",
+        "--data-root",
+        str(data_root),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--max-steps",
+        str(steps),
+        "--no-progress",
+        "--set",
+        f"train.batch_size={batch}",
+        "--set",
+        f"train.sizes=[{size}]",
+        "--set",
+        "data.num_workers=1",
+        "--set",
+        "log.interval=8",
+        "--set",
+        "eval.interval=0",
+        "--set",
+        "checkpoint.interval=0",
+    ]
     if lr is not None:
         args += ["--set", f"optim.lr={lr}"]
     if eval_images is not None:
@@ -123,11 +205,15 @@ def finetune(data_root: Path, out: Path, steps: int = 72, batch: int = 8, size: 
     result = train.main(args)
     start, end = result["evals"][0], result["evals"][-1]
     hist = result["history"]
-    print(f"finetune: {steps} steps x batch {batch} at {size}px from the pretrained weights; loss "
-          f"{hist[0]['loss']:.4f} (first {hist[0]['step']} steps) -> {hist[-1]['loss']:.4f} (last window)")
+    print(
+        f"finetune: {steps} steps x batch {batch} at {size}px from the pretrained weights; loss "
+        f"{hist[0]['loss']:.4f} (first {hist[0]['step']} steps) -> {hist[-1]['loss']:.4f} (last window)"
+    )
     for name in ("ap_easy", "ap_medium", "ap_hard"):
-        print(f"  WIDER val {name}: start {start[name]:.4f} -> end {end[name]:.4f} "
-              f"({100 * (end[name] - start[name]):+.2f} points)")
+        print(
+            f"  WIDER val {name}: start {start[name]:.4f} -> end {end[name]:.4f} "
+            f"({100 * (end[name] - start[name]):+.2f} points)"
+        )
     return {"start": start, "end": end, "history": hist}
 
 
@@ -146,34 +232,83 @@ def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
 
 
 def _common(data_root: Path, steps: int) -> list[str]:
-    return ["--data-root", str(data_root), "--device", "cpu", "--max-steps", str(steps), "--no-progress",
-            "--set", "data.num_workers=0", "--set", "eval.enabled=false", "--set", "log.interval=1",
-            "--set", "train.threads=1", "--set", "checkpoint.interval=0", "--set", "data.max_images=16"]
+    return [
+        "--data-root",
+        str(data_root),
+        "--device",
+        "cpu",
+        "--max-steps",
+        str(steps),
+        "--no-progress",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "eval.enabled=false",
+        "--set",
+        "log.interval=1",
+        "--set",
+        "train.threads=1",
+        "--set",
+        "checkpoint.interval=0",
+        "--set",
+        "data.max_images=16",
+    ]
 
 
 def ddp(data_root: Path, out: Path, steps: int = 5, nproc: int = 2, timeout: float = 600) -> dict[str, Any]:
     """Pretrained weights with frozen BatchNorm (per-sample computation, so the split of the batch over processes
     does not change the maths), augmentation and two training sizes on; global batch 4."""
-    args = ["--config", "widerface_finetune", *_common(data_root, steps), "--set", "train.batch_size=4",
-            "--set", "train.sizes=[160,192]", "--set", "optim.lr=0.001", "--set", "train.clip_grad_norm=5.0"]
+    args = [
+        "--config",
+        "widerface_finetune",
+        *_common(data_root, steps),
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "train.sizes=[160,192]",
+        "--set",
+        "optim.lr=0.001",
+        "--set",
+        "train.clip_grad_norm=5.0",
+    ]
     single, multi = out / "single", out / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "training.train", *args, "--out", str(single)], check=True, env=env,
-                   timeout=timeout)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                    "-m", "training.train", *args, "--out", str(multi)], check=True, env=env, timeout=timeout)
+    subprocess.run(
+        [sys.executable, "-m", "training.train", *args, "--out", str(single)], check=True, env=env, timeout=timeout
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "training.train",
+            *args,
+            "--out",
+            str(multi),
+        ],
+        check=True,
+        env=env,
+        timeout=timeout,
+    )
     from .checkpoint import DEFAULT_CHECKPOINT
 
     init = _state(DEFAULT_CHECKPOINT)
     figures = {
-        "model_diff": max_abs_diff(_state(single / "checkpoints" / "last.pt"), _state(multi / "checkpoints" / "last.pt")),
+        "model_diff": max_abs_diff(
+            _state(single / "checkpoints" / "last.pt"), _state(multi / "checkpoints" / "last.pt")
+        ),
         "ema_diff": max_abs_diff(_state(single / "final.pt"), _state(multi / "final.pt")),
         "moved": max_abs_diff(_params(_state(single / "checkpoints" / "last.pt")), _params(init)),
         "world_size": json.loads((multi / "summary.json").read_text())["world_size"],
     }
-    print(f"ddp: {figures['world_size']} gloo processes vs 1 process, global batch 4, {steps} steps: max |diff| "
-          f"weights {figures['model_diff']:.3g}, EMA weights {figures['ema_diff']:.3g} (weights moved by up to "
-          f"{figures['moved']:.3g} from the start)")
+    print(
+        f"ddp: {figures['world_size']} gloo processes vs 1 process, global batch 4, {steps} steps: max |diff| "
+        f"weights {figures['model_diff']:.3g}, EMA weights {figures['ema_diff']:.3g} (weights moved by up to "
+        f"{figures['moved']:.3g} from the start)"
+    )
     return figures
 
 
@@ -181,11 +316,29 @@ def resume(data_root: Path, out: Path, steps: int = 6, stop: int = 3) -> dict[st
     """From scratch (BatchNorm in train mode), augmentation, two sizes, EMA, gradient clipping, step schedule."""
     from . import train
 
-    args = ["--config", "widerface_mnet025", *_common(data_root, steps), "--set", "data.max_images=8",
-            "--set", "train.batch_size=2",
-            "--set", "train.sizes=[128,160]", "--set", "optim.lr=0.01", "--set", "train.clip_grad_norm=10.0",
-            "--set", "train.ema.enabled=true", "--set", "train.ema.tau=2",
-            "--set", "schedule.milestones=[0.5]", "--set", "schedule.warmup_fraction=0.34"]
+    args = [
+        "--config",
+        "widerface_mnet025",
+        *_common(data_root, steps),
+        "--set",
+        "data.max_images=8",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.sizes=[128,160]",
+        "--set",
+        "optim.lr=0.01",
+        "--set",
+        "train.clip_grad_norm=10.0",
+        "--set",
+        "train.ema.enabled=true",
+        "--set",
+        "train.ema.tau=2",
+        "--set",
+        "schedule.milestones=[0.5]",
+        "--set",
+        "schedule.warmup_fraction=0.34",
+    ]
     full, part = out / "full", out / "interrupted"
     train.main([*args, "--out", str(full)])
     train.main([*args, "--out", str(part), "--stop-after", str(stop)])
@@ -196,22 +349,28 @@ def resume(data_root: Path, out: Path, steps: int = 6, stop: int = 3) -> dict[st
     figures = {
         "model_diff": max_abs_diff(a["model"], b["model"]),
         "ema_diff": max_abs_diff(a["train_state"]["ema"]["module"], b["train_state"]["ema"]["module"]),
-        "momentum_diff": max(float((x["momentum_buffer"] - y["momentum_buffer"]).abs().max())
-                             for x, y in zip(a["train_state"]["optimizer"]["state"].values(),
-                                             b["train_state"]["optimizer"]["state"].values())),
+        "momentum_diff": max(
+            float((x["momentum_buffer"] - y["momentum_buffer"]).abs().max())
+            for x, y in zip(
+                a["train_state"]["optimizer"]["state"].values(), b["train_state"]["optimizer"]["state"].values()
+            )
+        ),
         "moved": max_abs_diff(_params(a["model"]), _params(stopped["model"])),
         "steps": (int(stopped["train_state"]["step"]), int(a["train_state"]["step"]), int(b["train_state"]["step"])),
         "lr": (a["train_state"]["scheduler"]["_last_lr"], b["train_state"]["scheduler"]["_last_lr"]),
     }
-    print(f"resume: stopped at step {stop} and resumed to {steps} vs uninterrupted: max |diff| weights "
-          f"{figures['model_diff']:.3g}, EMA {figures['ema_diff']:.3g}, momentum {figures['momentum_diff']:.3g} "
-          f"(weights moved by up to {figures['moved']:.3g} between step {stop} and {steps})")
+    print(
+        f"resume: stopped at step {stop} and resumed to {steps} vs uninterrupted: max |diff| weights "
+        f"{figures['model_diff']:.3g}, EMA {figures['ema_diff']:.3g}, momentum {figures['momentum_diff']:.3g} "
+        f"(weights moved by up to {figures['moved']:.3g} between step {stop} and {steps})"
+    )
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.evidence", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.evidence", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("check", choices=("overfit", "finetune", "ddp", "resume"))
     p.add_argument("--data-root", type=Path, default=Path(os.environ.get("EDGE_SDK_DATA", "../shared/data")))
     p.add_argument("--out", type=Path, required=True)
@@ -225,8 +384,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check == "overfit":
         figures = overfit(args.data_root, args.out, **kwargs)
     elif args.check == "finetune":
-        figures = finetune(args.data_root, args.out, batch=args.batch, lr=args.lr, eval_images=args.eval_images,
-                           threads=args.threads, **kwargs)
+        figures = finetune(
+            args.data_root,
+            args.out,
+            batch=args.batch,
+            lr=args.lr,
+            eval_images=args.eval_images,
+            threads=args.threads,
+            **kwargs,
+        )
     elif args.check == "ddp":
         figures = ddp(args.data_root, args.out, **kwargs)
     else:

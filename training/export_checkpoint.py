@@ -47,8 +47,11 @@ def export_weights(checkpoint: Path, out: Path, weights: str = "auto") -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.export_checkpoint", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.export_checkpoint",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint (or final.pt)")
     p.add_argument("--out", type=Path, required=True, help="weights-only checkpoint to write")
     p.add_argument("--weights", choices=("auto", "ema", "model"), default="auto")
@@ -63,9 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         from export.exporter import export_model, parse_list, parse_sizes
 
         command = "python -m training.export_checkpoint " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        for result in export_model(args.out, args.export_dir, parse_list(args.formats), parse_sizes(args.sizes),
-                                   command=command):
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
+        for result in export_model(
+            args.out, args.export_dir, parse_list(args.formats), parse_sizes(args.sizes), command=command
+        ):
             print(result.line())
     return 0
 

@@ -51,10 +51,18 @@ def count_positives(labels: torch.Tensor, landmark_mask: torch.Tensor) -> torch.
     return torch.stack([(labels == 1).sum(), landmark_mask.sum()]).float()
 
 
-def multibox_loss(pred_boxes: torch.Tensor, pred_logits: torch.Tensor, pred_landmarks: torch.Tensor,
-                  labels: torch.Tensor, box_targets: torch.Tensor, landmark_targets: torch.Tensor,
-                  landmark_mask: torch.Tensor, cfg, num_pos: torch.Tensor | float,
-                  num_landmarks: torch.Tensor | float) -> LossOutput:
+def multibox_loss(
+    pred_boxes: torch.Tensor,
+    pred_logits: torch.Tensor,
+    pred_landmarks: torch.Tensor,
+    labels: torch.Tensor,
+    box_targets: torch.Tensor,
+    landmark_targets: torch.Tensor,
+    landmark_mask: torch.Tensor,
+    cfg,
+    num_pos: torch.Tensor | float,
+    num_landmarks: torch.Tensor | float,
+) -> LossOutput:
     """``cfg``: :class:`training.recipe.LossConfig`. Predictions (B,P,·) in any dtype; computed in float32."""
     pred_boxes, pred_logits, pred_landmarks = pred_boxes.float(), pred_logits.float(), pred_landmarks.float()
     pos = labels == 1
@@ -62,11 +70,16 @@ def multibox_loss(pred_boxes: torch.Tensor, pred_logits: torch.Tensor, pred_land
     n_lm = torch.as_tensor(num_landmarks, dtype=torch.float32, device=labels.device).clamp(min=1.0)
 
     box = F.smooth_l1_loss(pred_boxes[pos], box_targets[pos], reduction="sum", beta=cfg.smooth_l1_beta) / n_pos
-    lm = F.smooth_l1_loss(pred_landmarks[landmark_mask], landmark_targets[landmark_mask], reduction="sum",
-                          beta=cfg.smooth_l1_beta) / n_lm
+    lm = (
+        F.smooth_l1_loss(
+            pred_landmarks[landmark_mask], landmark_targets[landmark_mask], reduction="sum", beta=cfg.smooth_l1_beta
+        )
+        / n_lm
+    )
     if cfg.classification == "ohem":
-        ce = F.cross_entropy(pred_logits.reshape(-1, pred_logits.shape[-1]), labels.clamp(min=0).reshape(-1),
-                             reduction="none").reshape(labels.shape)
+        ce = F.cross_entropy(
+            pred_logits.reshape(-1, pred_logits.shape[-1]), labels.clamp(min=0).reshape(-1), reduction="none"
+        ).reshape(labels.shape)
         chosen = pos | hard_negative_mask(ce, labels, cfg.neg_pos_ratio)
         cls = ce[chosen].sum() / n_pos
     else:

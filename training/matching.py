@@ -51,8 +51,13 @@ def _iou_block(faces: np.ndarray, priors_xyxy: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_f[:, None] + area_p[None, :] - inter, 1e-12)
 
 
-def match(faces_xyxy: np.ndarray, priors_xyxy: np.ndarray, pos_iou: float = 0.35, neg_iou: float = 0.35,
-          force_min_iou: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def match(
+    faces_xyxy: np.ndarray,
+    priors_xyxy: np.ndarray,
+    pos_iou: float = 0.35,
+    neg_iou: float = 0.35,
+    force_min_iou: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
     """Labels (P,) in {1, 0, -1} and the matched face index per prior (P,) (meaningful where label is 1)."""
     n_priors = len(priors_xyxy)
     faces = np.asarray(faces_xyxy, dtype=np.float32).reshape(-1, 4)
@@ -80,9 +85,17 @@ def match(faces_xyxy: np.ndarray, priors_xyxy: np.ndarray, pos_iou: float = 0.35
     return labels, matched
 
 
-def build_targets(boxes: np.ndarray, landmarks: np.ndarray, has_landmarks: np.ndarray, height: int, width: int,
-                  anchors: AnchorConfig, pos_iou: float = 0.35, neg_iou: float = 0.35,
-                  force_min_iou: float = 0.2) -> Targets:
+def build_targets(
+    boxes: np.ndarray,
+    landmarks: np.ndarray,
+    has_landmarks: np.ndarray,
+    height: int,
+    width: int,
+    anchors: AnchorConfig,
+    pos_iou: float = 0.35,
+    neg_iou: float = 0.35,
+    force_min_iou: float = 0.2,
+) -> Targets:
     """Match faces (network-input pixels) to the priors of a ``height x width`` input and encode the positives."""
     priors, corners = priors_for(height, width, anchors)
     labels, matched = match(boxes, corners, pos_iou, neg_iou, force_min_iou)
@@ -98,7 +111,8 @@ def build_targets(boxes: np.ndarray, landmarks: np.ndarray, has_landmarks: np.nd
         with_lm = np.asarray(has_landmarks, bool)[face]
         if with_lm.any():
             lm_pos = pos[with_lm]
-            lm_t[lm_pos] = encode_landmarks(np.asarray(landmarks, np.float32)[face[with_lm]],
-                                            centers[with_lm], sizes[with_lm], anchors.variances)
+            lm_t[lm_pos] = encode_landmarks(
+                np.asarray(landmarks, np.float32)[face[with_lm]], centers[with_lm], sizes[with_lm], anchors.variances
+            )
             lm_mask[lm_pos] = True
     return Targets(labels=labels, boxes=box_t, landmarks=lm_t, landmark_mask=lm_mask)

@@ -38,7 +38,9 @@ def _activation(config: ModelConfig) -> nn.Module:
 class ConvBNAct(nn.Sequential):
     """conv (no bias) → BatchNorm → optional activation."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: nn.Module | None = None):
+    def __init__(
+        self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: nn.Module | None = None
+    ):
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             conv=nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
             bn=nn.BatchNorm2d(cout),
@@ -90,9 +92,7 @@ class FPN(nn.Module):
     def __init__(self, in_channels: list[int], channels: int, config: ModelConfig):
         super().__init__()
         self.lateral = nn.ModuleList(ConvBNAct(c, channels, 1, act=_activation(config)) for c in in_channels)
-        self.merge = nn.ModuleList(
-            ConvBNAct(channels, channels, 3, act=_activation(config)) for _ in in_channels[:-1]
-        )
+        self.merge = nn.ModuleList(ConvBNAct(channels, channels, 3, act=_activation(config)) for _ in in_channels[:-1])
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         laterals = [conv(f) for conv, f in zip(self.lateral, features)]
@@ -154,8 +154,12 @@ class RetinaFace(nn.Module):
         features = [ssh(f) for ssh, f in zip(self.ssh, self.fpn(self.body(x)))]
         landmark_values = 2 * self.config.anchors.num_landmarks
         boxes = torch.cat([_flatten_head(h(f), 4) for h, f in zip(self.bbox_head, features)], dim=1)
-        logits = torch.cat([_flatten_head(h(f), self.config.num_classes) for h, f in zip(self.class_head, features)], dim=1)
-        landmarks = torch.cat([_flatten_head(h(f), landmark_values) for h, f in zip(self.landmark_head, features)], dim=1)
+        logits = torch.cat(
+            [_flatten_head(h(f), self.config.num_classes) for h, f in zip(self.class_head, features)], dim=1
+        )
+        landmarks = torch.cat(
+            [_flatten_head(h(f), landmark_values) for h, f in zip(self.landmark_head, features)], dim=1
+        )
         return boxes, logits, landmarks
 
 

@@ -70,9 +70,9 @@ import argparse
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -91,7 +91,9 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------- quantizers
 
 
-HEAD_MODULES = tuple(f"model.{head}.{level}" for head in ("class_head", "bbox_head", "landmark_head") for level in range(3))
+HEAD_MODULES = tuple(
+    f"model.{head}.{level}" for head in ("class_head", "bbox_head", "landmark_head") for level in range(3)
+)
 
 
 def _x86_quantizer(qat: bool, float_heads: bool = False):
@@ -166,8 +168,12 @@ def drop_pre_activation_quantizers(graph: torch.fx.GraphModule) -> int:
         if node.op != "call_module" or "activation_post_process" not in str(node.target):
             continue
         source = node.args[0]
-        if (source.op == "call_function" and "batch_norm" in str(source.target) and node.users
-                and all(u.op == "call_function" and "relu" in str(u.target) for u in node.users)):
+        if (
+            source.op == "call_function"
+            and "batch_norm" in str(source.target)
+            and node.users
+            and all(u.op == "call_function" and "relu" in str(u.target) for u in node.users)
+        ):
             node.replace_all_uses_with(source)
             graph.graph.erase_node(node)
             removed += 1
@@ -187,8 +193,9 @@ def train_images(data_root: Path) -> list[Path]:
     return paths
 
 
-def sample_inputs(paths: list[Path], size: int, seed: int, normalization: Normalization = Normalization(),
-                  whole: float = 0.0) -> Iterator[torch.Tensor]:
+def sample_inputs(
+    paths: list[Path], size: int, seed: int, normalization: Normalization = Normalization(), whole: float = 0.0
+) -> Iterator[torch.Tensor]:
     """Endless (1,3,size,size) inputs, random mirror, letterboxed like the runtime does: with probability ``whole``
     the whole image (what deployment and the WIDER evaluation see), else a random square crop (30-100 % of the
     short side)."""
@@ -249,6 +256,7 @@ def equalize_depthwise_inputs(model: torch.nn.Module, images: list[torch.Tensor]
             if index in stats:
                 lo, hi = torch.minimum(stats[index][0], lo), torch.maximum(stats[index][1], hi)
             stats[index] = (lo, hi)
+
         return hook
 
     hooks = [prev.register_forward_hook(observe(i)) for i, (prev, _) in enumerate(pairs)]
@@ -268,8 +276,9 @@ def equalize_depthwise_inputs(model: torch.nn.Module, images: list[torch.Tensor]
     return len(pairs)
 
 
-def prepare(model: torch.nn.Module, quantizer: object, size: int, qat: bool = True,
-            dynamic_size: bool = False) -> torch.fx.GraphModule:
+def prepare(
+    model: torch.nn.Module, quantizer: object, size: int, qat: bool = True, dynamic_size: bool = False
+) -> torch.fx.GraphModule:
     """Export (batch dimension dynamic; height and width too with ``dynamic_size``, so that the int8 model can
     also be exported as a dynamic-shape file for original-size inference) and insert fake-quantize (QAT) or
     observers (PTQ)."""
@@ -283,8 +292,9 @@ def prepare(model: torch.nn.Module, quantizer: object, size: int, qat: bool = Tr
     return (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
 
 
-def distillation_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...],
-                      logit_weight: float = 0.0) -> torch.Tensor:
+def distillation_loss(
+    student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...], logit_weight: float = 0.0
+) -> torch.Tensor:
     """Match the teacher's raw heads: face-probability-weighted smooth-L1 on box/landmark deltas + BCE on scores,
     plus (``logit_weight``) a face-probability-weighted smooth-L1 on the face log-odds. The BCE gradient vanishes
     where both probabilities are small, yet the ranking of low-confidence faces is what Medium/Hard AP measures;
@@ -298,12 +308,17 @@ def distillation_loss(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Te
     score = F.binary_cross_entropy(face, t_score[..., 1])
     loss = box + lmk + 10.0 * score
     if logit_weight:
+
         def log_odds(p: torch.Tensor) -> torch.Tensor:
             return torch.log(p[..., 1].clamp_min(1e-6)) - torch.log(p[..., 0].clamp_min(1e-6))
 
         w = weight[..., 0]
-        loss = loss + logit_weight * (F.smooth_l1_loss(log_odds(s_score), log_odds(t_score), reduction="none")
-                                      * w).sum() / w.sum()
+        loss = (
+            loss
+            + logit_weight
+            * (F.smooth_l1_loss(log_odds(s_score), log_odds(t_score), reduction="none") * w).sum()
+            / w.sum()
+        )
     return loss
 
 
@@ -317,14 +332,22 @@ def make_ranges_learnable(model: torch.fx.GraphModule) -> int:
 
     swapped = 0
     for name, module in list(model.named_modules()):
-        if not isinstance(module, FakeQuantize) or module.qscheme not in (torch.per_tensor_affine,
-                                                                          torch.per_tensor_symmetric):
+        if not isinstance(module, FakeQuantize) or module.qscheme not in (
+            torch.per_tensor_affine,
+            torch.per_tensor_symmetric,
+        ):
             continue
         observer = module.activation_post_process
-        learnable = LearnableFakeQuantize(type(observer), quant_min=module.quant_min, quant_max=module.quant_max,
-                                          dtype=observer.dtype, qscheme=observer.qscheme)
-        learnable._initialize_or_update_qparams(module.scale.detach().clone().reshape(1).float(),
-                                                module.zero_point.detach().clone().reshape(1))
+        learnable = LearnableFakeQuantize(
+            type(observer),
+            quant_min=module.quant_min,
+            quant_max=module.quant_max,
+            dtype=observer.dtype,
+            qscheme=observer.qscheme,
+        )
+        learnable._initialize_or_update_qparams(
+            module.scale.detach().clone().reshape(1).float(), module.zero_point.detach().clone().reshape(1)
+        )
         learnable.activation_post_process.load_state_dict(observer.state_dict())
         learnable.enable_range_learning()
         model.set_submodule(name, learnable)
@@ -390,11 +413,15 @@ def _parameter_groups(student: torch.nn.Module, lr: float, range_lr: float) -> l
     fixed size, and the scales of this model span 100x) and its zero point at ``range_lr`` x 50 levels."""
     from torchao.quantization.pt2e import LearnableFakeQuantize
 
-    ranges = [m for m in student.modules() if isinstance(m, LearnableFakeQuantize) and m.scale is not None
-              and m.scale.requires_grad]
+    ranges = [
+        m
+        for m in student.modules()
+        if isinstance(m, LearnableFakeQuantize) and m.scale is not None and m.scale.requires_grad
+    ]
     range_ids = {id(p) for m in ranges for p in (m.scale, m.zero_point)}
-    groups: list[dict] = [{"params": [p for p in student.parameters() if p.requires_grad and id(p) not in range_ids],
-                           "lr": lr}]
+    groups: list[dict] = [
+        {"params": [p for p in student.parameters() if p.requires_grad and id(p) not in range_ids], "lr": lr}
+    ]
     for module in ranges:
         groups.append({"params": [module.scale], "lr": range_lr * float(module.scale.detach().abs().max())})
         groups.append({"params": [module.zero_point], "lr": range_lr * 50})
@@ -431,9 +458,12 @@ class QatRecipe:
 
     def describe(self) -> str:
         """The recipe in words, for the manifest entries of the files it produced."""
-        return (f"{self.steps} distillation steps (lr {self.lr}, batch {self.batch_size}, depthwise-input equalization "
-                f"on {self.equalize} images, face log-odds weight {self.logit_weight}"
-                + (f", learned activation ranges at {self.range_lr}" if self.learn_ranges else "") + ")")
+        return (
+            f"{self.steps} distillation steps (lr {self.lr}, batch {self.batch_size}, depthwise-input equalization "
+            f"on {self.equalize} images, face log-odds weight {self.logit_weight}"
+            + (f", learned activation ranges at {self.range_lr}" if self.learn_ranges else "")
+            + ")"
+        )
 
 
 @dataclass(frozen=True)
@@ -460,8 +490,13 @@ class QatResult:
     seconds: float
 
 
-def quantization_aware_training(data_root: Path, quantizer: str, recipe: QatRecipe = QatRecipe(), size: int = 640,
-                                checkpoint: Path = DEFAULT_CHECKPOINT) -> QatResult:
+def quantization_aware_training(
+    data_root: Path,
+    quantizer: str,
+    recipe: QatRecipe = QatRecipe(),
+    size: int = 640,
+    checkpoint: Path = DEFAULT_CHECKPOINT,
+) -> QatResult:
     """QAT from the fp32 checkpoint; returns the converted (int8 Q/DQ) model. See the module docstring for the
     recipe."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
@@ -480,12 +515,13 @@ def quantization_aware_training(data_root: Path, quantizer: str, recipe: QatReci
         # the equalized depthwise weights are scaled down by up to 64x: Adam's fixed-size steps would be up to 64x
         # larger relative to them (measured: fine-tuning them costs AP, even with each channel's steps scaled down
         # by its gain), so they stay fixed
-        frozen = frozen + tuple(f"{name}.weight" for name, module in student_source.named_modules()
-                                if isinstance(module, torch.nn.Conv2d) and name.startswith("body.")
-                                and module.groups > 1)
+        frozen = frozen + tuple(
+            f"{name}.weight"
+            for name, module in student_source.named_modules()
+            if isinstance(module, torch.nn.Conv2d) and name.startswith("body.") and module.groups > 1
+        )
     quantizer_object = spec.make(True, r.float_heads)
-    student = prepare(InferenceModel(student_source), quantizer_object, size, qat=True,
-                      dynamic_size=spec.dynamic_size)
+    student = prepare(InferenceModel(student_source), quantizer_object, size, qat=True, dynamic_size=spec.dynamic_size)
     if spec.drop_pre_activation:
         log.info("%s: dropped %d pre-activation fake-quants", quantizer, drop_pre_activation_quantizers(student))
     # BatchNorm must run on its running statistics from the first forward on: in train mode even the observer
@@ -497,15 +533,25 @@ def quantization_aware_training(data_root: Path, quantizer: str, recipe: QatReci
     if r.learn_ranges:
         log.info("%s: %d activation quantizers with learnable ranges", quantizer, make_ranges_learnable(student))
     start = time.perf_counter()
-    losses = distill(student, teacher, sample_inputs(paths, size, r.seed, whole=r.whole), r.steps, r.batch_size, r.lr,
-                     r.freeze_observers_at, tuple(p if p.startswith("model.") else f"model.{p}" for p in frozen),
-                     r.logit_weight, r.range_lr)
+    losses = distill(
+        student,
+        teacher,
+        sample_inputs(paths, size, r.seed, whole=r.whole),
+        r.steps,
+        r.batch_size,
+        r.lr,
+        r.freeze_observers_at,
+        tuple(p if p.startswith("model.") else f"model.{p}" for p in frozen),
+        r.logit_weight,
+        r.range_lr,
+    )
     converted = convert(student, spec)
     return QatResult(quantizer, converted, quantizer_object, losses, time.perf_counter() - start)
 
 
-def post_training_quantization(data_root: Path, quantizer: str, size: int = 640, calibration: int = 64,
-                               checkpoint: Path = DEFAULT_CHECKPOINT) -> tuple[torch.fx.GraphModule, object]:
+def post_training_quantization(
+    data_root: Path, quantizer: str, size: int = 640, calibration: int = 64, checkpoint: Path = DEFAULT_CHECKPOINT
+) -> tuple[torch.fx.GraphModule, object]:
     """The same quantizer, calibrated only (no fine-tuning): the PT2E PTQ baseline."""
     spec = QUANTIZERS[quantizer]
     model, _ = load_checkpoint(checkpoint)
@@ -522,10 +568,18 @@ def post_training_quantization(data_root: Path, quantizer: str, size: int = 640,
 
 # What each quantizer's model is written as, and how its manifest entries describe it.
 _QAT_OUTPUTS = (
-    ("x86-fused", "onnx", "QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; every conv output "
-                          "quantized, so ONNX Runtime runs QLinearConv)"),
-    ("x86", "openvino", "QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; conv outputs rounded "
-                        "only after their activation, as OpenVINO fuses them)"),
+    (
+        "x86-fused",
+        "onnx",
+        "QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; every conv output "
+        "quantized, so ONNX Runtime runs QLinearConv)",
+    ),
+    (
+        "x86",
+        "openvino",
+        "QAT: PT2E X86InductorQuantizer (uint8 act, int8 per-channel weights; conv outputs rounded "
+        "only after their activation, as OpenVINO fuses them)",
+    ),
     ("litert", "tflite", "QAT: PT2E litert-torch quantizer (int8, per-channel weights)"),
 )
 
@@ -553,8 +607,9 @@ def run(options: QatOptions) -> list[ModelFile]:
         files = write_ptq_baselines(o.model_dir, calibration, [fixed, None])
         model, quantizer_object = post_training_quantization(o.data_root, "litert", o.size, o.calibration, o.checkpoint)
         note = f"PTQ baseline: PT2E litert-torch quantizer, {o.calibration} images"
-        files += write_quantized(o.model_dir, "tflite", QuantizedModel(model, note, quantizer_object), [fixed],
-                                 precision="int8-ptq")
+        files += write_quantized(
+            o.model_dir, "tflite", QuantizedModel(model, note, quantizer_object), [fixed], precision="int8-ptq"
+        )
         add_files(o.model_dir, files, o.checkpoint)
         written += files
     return written
@@ -566,39 +621,85 @@ def run(options: QatOptions) -> list[ModelFile]:
 def parse_options(argv: list[str] | None = None) -> tuple[QatOptions, Path | None]:
     """The CLI's flags → (options, ``--bundle-into`` directory or None). Each flag's default is the recipe's."""
     recipe = QatRecipe()
-    parser = argparse.ArgumentParser(prog="python -m training.qat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.qat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", type=Path, default=QatOptions.data_root)
-    parser.add_argument("--model-dir", type=Path, required=True,
-                        help="a model directory holding the fp32 export (python -m export ... --out DIR)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        required=True,
+        help="a model directory holding the fp32 export (python -m export ... --out DIR)",
+    )
     parser.add_argument("--checkpoint", type=Path, default=QatOptions.checkpoint)
     parser.add_argument("--steps", type=int, default=recipe.steps)
     parser.add_argument("--no-baselines", action="store_true", help="skip the PTQ baselines")
     parser.add_argument("--lr", type=float, default=recipe.lr)
     parser.add_argument("--batch-size", type=int, default=recipe.batch_size)
-    parser.add_argument("--whole-images", type=float, default=recipe.whole,
-                        help="probability that a training input is a whole letterboxed image (else a random crop)")
-    parser.add_argument("--freeze-observers-at", type=float, default=recipe.freeze_observers_at,
-                        help="fraction of the schedule after which activation ranges stop moving "
-                             "(0: right after warm-up)")
-    parser.add_argument("--equalize", type=int, default=recipe.equalize,
-                        help="images for the depthwise-input activation equalization (0: off)")
-    parser.add_argument("--logit-weight", type=float, default=recipe.logit_weight,
-                        help="weight of the face log-odds distillation term (0: off)")
-    parser.add_argument("--learn-ranges", action=argparse.BooleanOptionalAction, default=recipe.learn_ranges,
-                        help="learn the activation quantization ranges (LSQ) during fine-tuning")
-    parser.add_argument("--range-lr", type=float, default=recipe.range_lr,
-                        help="step of a learned range per step, relative to its starting scale")
+    parser.add_argument(
+        "--whole-images",
+        type=float,
+        default=recipe.whole,
+        help="probability that a training input is a whole letterboxed image (else a random crop)",
+    )
+    parser.add_argument(
+        "--freeze-observers-at",
+        type=float,
+        default=recipe.freeze_observers_at,
+        help="fraction of the schedule after which activation ranges stop moving (0: right after warm-up)",
+    )
+    parser.add_argument(
+        "--equalize",
+        type=int,
+        default=recipe.equalize,
+        help="images for the depthwise-input activation equalization (0: off)",
+    )
+    parser.add_argument(
+        "--logit-weight",
+        type=float,
+        default=recipe.logit_weight,
+        help="weight of the face log-odds distillation term (0: off)",
+    )
+    parser.add_argument(
+        "--learn-ranges",
+        action=argparse.BooleanOptionalAction,
+        default=recipe.learn_ranges,
+        help="learn the activation quantization ranges (LSQ) during fine-tuning",
+    )
+    parser.add_argument(
+        "--range-lr",
+        type=float,
+        default=recipe.range_lr,
+        help="step of a learned range per step, relative to its starting scale",
+    )
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--bundle-into", type=Path, default=None, metavar="DIR",
-                        help="only copy the int8 (QAT) files of --model-dir into this model directory (no training; "
-                             "export.bundle)")
+    parser.add_argument(
+        "--bundle-into",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="only copy the int8 (QAT) files of --model-dir into this model directory (no training; export.bundle)",
+    )
     args = parser.parse_args(argv)
-    recipe = QatRecipe(steps=args.steps, lr=args.lr, batch_size=args.batch_size, whole=args.whole_images,
-                       freeze_observers_at=args.freeze_observers_at, equalize=args.equalize,
-                       logit_weight=args.logit_weight, learn_ranges=args.learn_ranges, range_lr=args.range_lr)
-    options = QatOptions(model_dir=args.model_dir, data_root=args.data_root, checkpoint=args.checkpoint, recipe=recipe,
-                         baselines=not args.no_baselines, threads=args.threads)
+    recipe = QatRecipe(
+        steps=args.steps,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        whole=args.whole_images,
+        freeze_observers_at=args.freeze_observers_at,
+        equalize=args.equalize,
+        logit_weight=args.logit_weight,
+        learn_ranges=args.learn_ranges,
+        range_lr=args.range_lr,
+    )
+    options = QatOptions(
+        model_dir=args.model_dir,
+        data_root=args.data_root,
+        checkpoint=args.checkpoint,
+        recipe=recipe,
+        baselines=not args.no_baselines,
+        threads=args.threads,
+    )
     return options, args.bundle_into
 
 

@@ -52,10 +52,12 @@ class DataConfig:
     """
 
     format: str = "wider_bbx_gt"
-    annotations: list[str] = field(default_factory=lambda: [
-        "widerface/wider_face_split/wider_face_train_bbx_gt.txt",
-        "widerface/wider_face_split/wider_face_train_bbx_gt.events0-1.txt",
-    ])
+    annotations: list[str] = field(
+        default_factory=lambda: [
+            "widerface/wider_face_split/wider_face_train_bbx_gt.txt",
+            "widerface/wider_face_split/wider_face_train_bbx_gt.events0-1.txt",
+        ]
+    )
     images: str = "widerface/WIDER_train/images"
     fddb_root: str = "fddb"
     fddb_folds: list[int] = field(default_factory=lambda: list(range(2, 11)))
@@ -323,15 +325,23 @@ def validate(r: Recipe) -> None:
     checks = [
         (r.init.mode in ("scratch", "pretrained"), f"init.mode must be scratch|pretrained, got {r.init.mode!r}"),
         (r.data.format in ("wider_bbx_gt", "retinaface_label", "fddb"), f"unknown data.format {r.data.format!r}"),
-        (r.loss.classification in ("ohem", "focal"), f"loss.classification must be ohem|focal, got {r.loss.classification!r}"),
+        (
+            r.loss.classification in ("ohem", "focal"),
+            f"loss.classification must be ohem|focal, got {r.loss.classification!r}",
+        ),
         (r.schedule.kind in ("step", "cosine"), f"schedule.kind must be step|cosine, got {r.schedule.kind!r}"),
         (r.train.device in ("auto", "cpu", "cuda"), f"train.device must be auto|cpu|cuda, got {r.train.device!r}"),
         (r.train.bn in ("train", "frozen"), f"train.bn must be train|frozen, got {r.train.bn!r}"),
-        (r.train.amp_dtype in ("float16", "bfloat16"), f"train.amp_dtype must be float16|bfloat16, got {r.train.amp_dtype!r}"),
+        (
+            r.train.amp_dtype in ("float16", "bfloat16"),
+            f"train.amp_dtype must be float16|bfloat16, got {r.train.amp_dtype!r}",
+        ),
         (r.eval.dataset in ("widerface", "fddb"), f"eval.dataset must be widerface|fddb, got {r.eval.dataset!r}"),
         (r.train.batch_size >= 1, "train.batch_size must be >= 1"),
-        (len(r.train.sizes) >= 1 and all(int(s) % 32 == 0 for s in r.train.sizes),
-         f"train.sizes must be multiples of 32, got {r.train.sizes}"),
+        (
+            len(r.train.sizes) >= 1 and all(int(s) % 32 == 0 for s in r.train.sizes),
+            f"train.sizes must be multiples of 32, got {r.train.sizes}",
+        ),
         (0 <= r.matching.neg_iou <= r.matching.pos_iou <= 1, "matching needs 0 <= neg_iou <= pos_iou <= 1"),
         (r.train.max_steps is None or r.train.max_steps >= 1, "train.max_steps must be >= 1"),
         (r.log.tensorboard in ("auto", "on", "off"), "log.tensorboard must be auto|on|off"),

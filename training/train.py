@@ -35,9 +35,9 @@ from torch.nn.parallel import DistributedDataParallel
 from edge_sdk.preprocess import Normalization
 
 from . import distributed as D
+from .batchnorm import recalibrate_batchnorm, set_train_mode
 from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import ModelConfig
-from .batchnorm import recalibrate_batchnorm, set_train_mode
 from .data import load_samples
 from .dataset import FaceDataset, build_loader
 from .ema import ModelEMA
@@ -50,8 +50,18 @@ from .schedule import build_optimizer, build_scheduler
 log = logging.getLogger("training")
 
 TRAIN_STATE_FORMAT = "edge_sdk.training_state/1"
-_METRIC_FIELDS = ["step", "epoch", "lr", "loss", "box", "cls", "landmark", "positives_per_image", "images_per_s",
-                  "elapsed_s"]
+_METRIC_FIELDS = [
+    "step",
+    "epoch",
+    "lr",
+    "loss",
+    "box",
+    "cls",
+    "landmark",
+    "positives_per_image",
+    "images_per_s",
+    "elapsed_s",
+]
 
 
 # ------------------------------------------------------------------------------------------------ model set-up
@@ -67,8 +77,11 @@ def build_model(recipe: Recipe) -> tuple[RetinaFace, Normalization, dict[str, An
     else:
         torch.manual_seed(recipe.train.seed)
         m = recipe.model
-        model = RetinaFace(ModelConfig(width_mult=m.width_mult, activation=m.activation, leaky_slope=m.leaky_slope,
-                                       fpn_channels=m.fpn_channels))
+        model = RetinaFace(
+            ModelConfig(
+                width_mult=m.width_mult, activation=m.activation, leaky_slope=m.leaky_slope, fpn_channels=m.fpn_channels
+            )
+        )
         norm = dataclasses.asdict(Normalization())
         init = {"mode": "scratch", "seed": recipe.train.seed}
         if recipe.loss.classification == "focal":
@@ -159,8 +172,15 @@ class MetricLog:
 class Trainer:
     """Owns model, optimizer, scheduler, scaler, EMA, data and the step counter; ``fit()`` runs to the end."""
 
-    def __init__(self, recipe: Recipe, ctx: D.DistContext, data_root: Path, out: Path,
-                 resume: Path | None = None, stop_after: int | None = None) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        ctx: D.DistContext,
+        data_root: Path,
+        out: Path,
+        resume: Path | None = None,
+        stop_after: int | None = None,
+    ) -> None:
         self.recipe, self.ctx, self.data_root, self.out = recipe, ctx, Path(data_root), Path(out)
         self.stop_after = stop_after
         t = recipe.train
@@ -184,17 +204,32 @@ class Trainer:
                 self.sync_bn_layers = sum(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
                 log.info("SyncBatchNorm: %d BatchNorm layers converted", self.sync_bn_layers)
             else:
-                log.warning("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel): ignored on %s",
-                            ctx.device)
+                log.warning(
+                    "train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel): ignored on %s", ctx.device
+                )
         self.model = model.to(ctx.device)
         self.anchors = self.model.config.anchors
 
         self.samples = load_samples(recipe.data, self.data_root)
-        self.dataset = FaceDataset(self.samples, recipe.augment, recipe.matching, self.anchors, self.normalization,
-                                   seed=t.seed, cache_images=recipe.data.cache_images)
+        self.dataset = FaceDataset(
+            self.samples,
+            recipe.augment,
+            recipe.matching,
+            self.anchors,
+            self.normalization,
+            seed=t.seed,
+            cache_images=recipe.data.cache_images,
+        )
         self.loader, self.batches = build_loader(
-            self.dataset, t.batch_size, t.sizes, t.seed, ctx.rank, ctx.world_size, recipe.data.num_workers,
-            pin_memory=ctx.device.type == "cuda")
+            self.dataset,
+            t.batch_size,
+            t.sizes,
+            t.seed,
+            ctx.rank,
+            ctx.world_size,
+            recipe.data.num_workers,
+            pin_memory=ctx.device.type == "cuda",
+        )
         self.steps_per_epoch = len(self.batches)
         self.total_steps = int(t.max_steps) if t.max_steps else max(1, math.ceil(t.epochs * self.steps_per_epoch))
 
@@ -213,14 +248,24 @@ class Trainer:
 
         if ctx.distributed:
             self.ddp: nn.Module = DistributedDataParallel(
-                self.model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None)
+                self.model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
+            )
         else:
             self.ddp = self.model
         self.metrics = MetricLog(self.out, recipe.log.tensorboard, ctx.is_main)
         self.evaluator = Evaluator(recipe.eval, self.data_root) if recipe.eval.enabled else None
-        log.info("%d images, %d steps/epoch (global batch %d = %d x %d processes), %d steps, sizes %s, device %s%s",
-                 len(self.dataset), self.steps_per_epoch, t.batch_size, t.batch_size // ctx.world_size,
-                 ctx.world_size, self.total_steps, t.sizes, ctx.device, ", AMP " + t.amp_dtype if self.use_amp else "")
+        log.info(
+            "%d images, %d steps/epoch (global batch %d = %d x %d processes), %d steps, sizes %s, device %s%s",
+            len(self.dataset),
+            self.steps_per_epoch,
+            t.batch_size,
+            t.batch_size // ctx.world_size,
+            ctx.world_size,
+            self.total_steps,
+            t.sizes,
+            ctx.device,
+            ", AMP " + t.amp_dtype if self.use_amp else "",
+        )
 
     def recalibrate(self, n_batches: int) -> None:
         """Re-estimate BatchNorm statistics on the first ``n_batches`` training batches (statistics summed over
@@ -233,8 +278,7 @@ class Trainer:
                     break
                 yield batch["image"]
 
-        recalibrate_batchnorm(self.model, images(), self.ctx.device,
-                              reduce=lambda t: D.all_reduce_sum(t, self.ctx))
+        recalibrate_batchnorm(self.model, images(), self.ctx.device, reduce=lambda t: D.all_reduce_sum(t, self.ctx))
         set_train_mode(self.model, self.recipe.train.bn)
 
     # -------------------------------------------------------------------------------------------- state
@@ -261,8 +305,10 @@ class Trainer:
         data = torch.load(path, map_location="cpu", weights_only=True)
         state = data.get("train_state")
         if not state or state.get("format") != TRAIN_STATE_FORMAT:
-            raise ValueError(f"{path} is not a training checkpoint of this trainer (no train_state); "
-                             "to start from its weights use init.mode=pretrained, init.checkpoint=...")
+            raise ValueError(
+                f"{path} is not a training checkpoint of this trainer (no train_state); "
+                "to start from its weights use init.mode=pretrained, init.checkpoint=..."
+            )
         self.model.load_state_dict(data["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -272,14 +318,19 @@ class Trainer:
                 raise ValueError(f"{path} has no EMA state but the recipe enables EMA")
             self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available() and len(state["rng"]["cuda"]) == torch.cuda.device_count():
+        if (
+            "cuda" in state["rng"]
+            and torch.cuda.is_available()
+            and len(state["rng"]["cuda"]) == torch.cuda.device_count()
+        ):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
         self.evals = list(state.get("evals", []))
         for key, mine in (("total_steps", self.total_steps), ("steps_per_epoch", self.steps_per_epoch)):
             if int(state[key]) != mine:
-                log.warning("resume: checkpoint has %s=%s, this run %s: the continuation will differ", key, state[key],
-                            mine)
+                log.warning(
+                    "resume: checkpoint has %s=%s, this run %s: the continuation will differ", key, state[key], mine
+                )
         log.info("resumed from %s at step %d", path, self.step)
 
     def provenance(self) -> dict[str, Any]:
@@ -330,8 +381,12 @@ class Trainer:
         if self.ctx.is_main:
             self.evals.append({"step": self.step, **metrics})
             self.metrics.eval(self.step, metrics)
-            log.info("eval at step %d (%.0f s): %s", self.step, time.perf_counter() - start,
-                     ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            log.info(
+                "eval at step %d (%.0f s): %s",
+                self.step,
+                time.perf_counter() - start,
+                ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+            )
         return metrics
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -345,8 +400,9 @@ class Trainer:
         counts = D.all_reduce_sum(count_positives(labels, lm_mask), self.ctx)  # global normalisers
         with torch.autocast(device_type=dev.type, dtype=self.amp_dtype, enabled=self.use_amp):
             boxes, logits, landmarks = self.ddp(images)
-        out = multibox_loss(boxes, logits, landmarks, labels, box_t, lm_t, lm_mask, self.recipe.loss,
-                            counts[0], counts[1])
+        out = multibox_loss(
+            boxes, logits, landmarks, labels, box_t, lm_t, lm_mask, self.recipe.loss, counts[0], counts[1]
+        )
         self.optimizer.zero_grad(set_to_none=True)
         # DDP averages gradients over processes; the loss is normalised by global counts, so scale back to a sum.
         self.scaler.scale(out.total * self.ctx.world_size).backward()
@@ -369,8 +425,13 @@ class Trainer:
             (self.out / "recipe.json").write_text(json.dumps(r.to_dict(), indent=2) + "\n")
         if r.eval.at_start and self.step == 0:
             self.evaluate()
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
-                   disable=not (ctx.is_main and r.log.progress))
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not (ctx.is_main and r.log.progress),
+        )
         window = torch.zeros(5, dtype=torch.float64, device=ctx.device)
         window_steps, window_start, run_start = 0, time.perf_counter(), time.perf_counter()
         history: list[dict[str, Any]] = []
@@ -404,8 +465,9 @@ class Trainer:
         self.finish(history, stopped)
         return {"history": history, "evals": self.evals, "step": self.step}
 
-    def _log_row(self, window: torch.Tensor, n: int, window_start: float, run_start: float,
-                 per_rank: int) -> dict[str, Any]:
+    def _log_row(
+        self, window: torch.Tensor, n: int, window_start: float, run_start: float, per_rank: int
+    ) -> dict[str, Any]:
         values = D.all_reduce_sum(window.clone(), self.ctx)  # per-process terms use global normalisers: sum them
         values /= n
         now = time.perf_counter()
@@ -414,7 +476,10 @@ class Trainer:
             "step": self.step,
             "epoch": round(self.step / self.steps_per_epoch, 3),
             "lr": self.optimizer.param_groups[0]["lr"],
-            "loss": loss, "box": box, "cls": cls, "landmark": lm,
+            "loss": loss,
+            "box": box,
+            "cls": cls,
+            "landmark": lm,
             "positives_per_image": pos / self.ctx.world_size / self.recipe.train.batch_size,
             "images_per_s": n * per_rank * self.ctx.world_size / max(now - window_start, 1e-9),
             "elapsed_s": round(now - run_start, 2),
@@ -449,12 +514,21 @@ class Trainer:
             if not stopped:
                 weights = "ema" if self.ema is not None else "model"
                 self.save(self.out / "final.pt", with_state=False, weights=weights)
-            summary = {"recipe": self.recipe.name, "step": self.step, "total_steps": self.total_steps,
-                       "stopped_early": stopped, "world_size": self.ctx.world_size,
-                       "first": history[0] if history else None, "last": history[-1] if history else None,
-                       "evals": self.evals, "runtime": self.runtime_facts()}
+            summary = {
+                "recipe": self.recipe.name,
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "stopped_early": stopped,
+                "world_size": self.ctx.world_size,
+                "first": history[0] if history else None,
+                "last": history[-1] if history else None,
+                "evals": self.evals,
+                "runtime": self.runtime_facts(),
+            }
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            log.info("done at step %d: %s", self.step, self.out / ("final.pt" if not stopped else "checkpoints/last.pt"))
+            log.info(
+                "done at step %d: %s", self.step, self.out / ("final.pt" if not stopped else "checkpoints/last.pt")
+            )
         self.metrics.close()
         D.barrier(self.ctx)
 
@@ -463,20 +537,37 @@ class Trainer:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="recipe name (widerface_mnet025, widerface_finetune, fddb_finetune) or file; "
-                                    "optional with --resume (the checkpoint's recipe is used)")
-    p.add_argument("--data-root", type=Path, default=Path(os.environ.get("EDGE_SDK_DATA", "../shared/data")),
-                   help="folder holding widerface/ and fddb/ (default: $EDGE_SDK_DATA or ../shared/data)")
+    p = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--config",
+        help="recipe name (widerface_mnet025, widerface_finetune, fddb_finetune) or file; "
+        "optional with --resume (the checkpoint's recipe is used)",
+    )
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path(os.environ.get("EDGE_SDK_DATA", "../shared/data")),
+        help="folder holding widerface/ and fddb/ (default: $EDGE_SDK_DATA or ../shared/data)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--max-steps", type=int, default=None, help="training length in steps (overrides epochs)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides train.device")
     p.add_argument("--resume", type=Path, default=None, help="continue a run from its training checkpoint")
-    p.add_argument("--stop-after", type=int, default=None,
-                   help="stop (and save checkpoints/last.pt) after this step without changing the schedule")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one recipe value (JSON-parsed), repeatable")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop (and save checkpoints/last.pt) after this step without changing the schedule",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one recipe value (JSON-parsed), repeatable",
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--log-level", default="INFO")
     return p

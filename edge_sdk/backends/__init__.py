@@ -42,7 +42,9 @@ def _findable(package: str) -> bool:
 BACKENDS: dict[str, BackendSpec] = {
     spec.name: spec
     for spec in (
-        BackendSpec("tflite", "tflite_backend", "TfliteBackend", ("ai_edge_litert", "tflite_runtime"), "tflite", ("tflite",)),
+        BackendSpec(
+            "tflite", "tflite_backend", "TfliteBackend", ("ai_edge_litert", "tflite_runtime"), "tflite", ("tflite",)
+        ),
         BackendSpec("openvino", "openvino_backend", "OpenVinoBackend", ("openvino",), "openvino", ("openvino",)),
         BackendSpec("onnxruntime", "onnxruntime_backend", "OnnxRuntimeBackend", ("onnxruntime",), "onnx", ("onnx",)),
     )

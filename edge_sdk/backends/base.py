@@ -44,8 +44,9 @@ class OutputInfo:
     shape: tuple[int | None, ...]
 
 
-def match_outputs(outputs: Sequence[OutputInfo], wanted: dict[str, str], last_dims: dict[str, int] | None,
-                  file: str) -> list[int]:
+def match_outputs(
+    outputs: Sequence[OutputInfo], wanted: dict[str, str], last_dims: dict[str, int] | None, file: str
+) -> list[int]:
     """Indices into ``outputs`` of the boxes, scores and landmarks tensors, in that order.
 
     By name (``wanted``: role → tensor name, from the manifest). Only when ``last_dims`` is given (formats whose
@@ -62,8 +63,12 @@ def match_outputs(outputs: Sequence[OutputInfo], wanted: dict[str, str], last_di
             by_dim.setdefault(o.shape[-1] if len(o.shape) == 3 else None, []).append(i)
         found = [by_dim.get(last_dims[role], []) for role in OUTPUT_ROLES]
         if len(set(last_dims.values())) == len(OUTPUT_ROLES) and all(len(f) == 1 for f in found):
-            log.warning("%s: outputs %s are not named as in the manifest %s; matched them by shape",
-                        file, [o.names for o in outputs], wanted)
+            log.warning(
+                "%s: outputs %s are not named as in the manifest %s; matched them by shape",
+                file,
+                [o.names for o in outputs],
+                wanted,
+            )
             return [f[0] for f in found]
     raise ModelLoadError(
         f"{file} lacks outputs {missing} named in the manifest (has {[(o.names, o.shape) for o in outputs]}"
@@ -143,8 +148,11 @@ class Backend(ABC):
         """:func:`match_outputs` with this model's names (and head widths when ``by_shape``)."""
         last_dims = None
         if by_shape:
-            last_dims = {"boxes": 4, "scores": self.manifest.num_classes,
-                         "landmarks": 2 * self.manifest.anchors.num_landmarks}
+            last_dims = {
+                "boxes": 4,
+                "scores": self.manifest.num_classes,
+                "landmarks": 2 * self.manifest.anchors.num_landmarks,
+            }
         return match_outputs(outputs, self.manifest.output_names_for(self.model), last_dims, self.model.path.name)
 
     def describe(self) -> dict[str, object]:

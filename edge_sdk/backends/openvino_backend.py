@@ -36,7 +36,8 @@ _DEFAULT_INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32"}
 # memory by ~3-4 MB per distinct frame size (~550 MB after 120 sizes here); 16 holds every bucket shape of frames up
 # to 512 px (4 x 4) and matches the detector's prior cache.
 CPU_SHAPE_CACHE = 16
-# Batch sizes whose compiled static-shape model is kept for a dynamic-batch, fixed-size model (a stream uses one or two).
+# Batch sizes whose compiled static-shape model is kept for a dynamic-batch, fixed-size model (a stream uses one or
+# two).
 _BATCH_SIZES_KEPT = 4
 
 
@@ -72,17 +73,24 @@ class OpenVinoBackend(Backend):
         files = self.model_bytes()
         weights = _weights_of(model, files)
         try:
-            self._model = (core.read_model(files.content) if weights is None else  # a single-file format (ONNX)
-                           core.read_model(model=files.content.decode("utf-8"),
-                                           weights=ov.Tensor(np.frombuffer(weights, dtype=np.uint8).copy())))
+            self._model = (
+                core.read_model(files.content)
+                if weights is None
+                # a single-file format (ONNX)
+                else core.read_model(
+                    model=files.content.decode("utf-8"),
+                    weights=ov.Tensor(np.frombuffer(weights, dtype=np.uint8).copy()),
+                )
+            )
             input_shape = self._model.inputs[0].get_partial_shape()
             # A dynamic batch over a fixed H x W: compile one static-shape model per batch size asked for (static
             # shapes run ~10 % faster than the dynamic-batch model at batch 1); a dynamic H x W model is compiled as is.
             self._static_per_batch = input_shape[0].is_dynamic and all(d.is_static for d in list(input_shape)[1:])
             self.max_batch = None if input_shape[0].is_dynamic else input_shape[0].get_length()
             dynamic_size = input_shape[2].is_dynamic or input_shape[3].is_dynamic
-            self.buckets = (ShapeBuckets(self.shape_multiple, CPU_SHAPE_CACHE) if dynamic_size and self.shape_multiple
-                            else None)
+            self.buckets = (
+                ShapeBuckets(self.shape_multiple, CPU_SHAPE_CACHE) if dynamic_size and self.shape_multiple else None
+            )
             self._requests: OrderedDict[int | None, object] = OrderedDict()
             self.compiled = self._compile(1 if self._static_per_batch else None)
         except Exception as exc:  # openvino raises bare RuntimeErrors for bad files and unsupported settings
@@ -140,8 +148,9 @@ def _weights_of(model: ModelFile, files: ModelBytes) -> bytes | None:
     """The verified bytes of an IR's .bin (listed in the manifest entry's extra files); None for a single-file model."""
     if model.path.suffix.lower() != ".xml":
         return None
-    weights = [content for path, content in zip(model.extra_files, files.extra_content)
-               if path.suffix.lower() == ".bin"]
+    weights = [
+        content for path, content in zip(model.extra_files, files.extra_content) if path.suffix.lower() == ".bin"
+    ]
     if len(weights) != 1:
         raise ModelLoadError(
             f"{model.path.name}: an OpenVINO IR needs exactly one .bin weights file in its manifest entry's "

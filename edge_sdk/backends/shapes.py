@@ -74,17 +74,20 @@ def anchor_subset(anchors: AnchorConfig, height: int, width: int, padded_height:
     """Indices, into the anchors of a ``padded_height`` x ``padded_width`` input, of the anchors of the
     ``height`` x ``width`` input in its top-left corner, in the given input's own anchor order."""
     parts, offset = [], 0
-    for (rows, cols), (padded_rows, padded_cols), k in zip(anchors.feature_map_sizes(height, width),
-                                                         anchors.feature_map_sizes(padded_height, padded_width),
-                                                         anchors.anchors_per_cell):
+    for (rows, cols), (padded_rows, padded_cols), k in zip(
+        anchors.feature_map_sizes(height, width),
+        anchors.feature_map_sizes(padded_height, padded_width),
+        anchors.anchors_per_cell,
+    ):
         grid = np.arange(padded_rows * padded_cols * k).reshape(padded_rows, padded_cols, k)
         parts.append(offset + grid[:rows, :cols].ravel())
         offset += padded_rows * padded_cols * k
     return np.concatenate(parts)
 
 
-def crop_outputs(outputs: list[np.ndarray], anchors: AnchorConfig, height: int, width: int, padded_height: int,
-                 padded_width: int) -> list[np.ndarray]:
+def crop_outputs(
+    outputs: list[np.ndarray], anchors: AnchorConfig, height: int, width: int, padded_height: int, padded_width: int
+) -> list[np.ndarray]:
     """Raw (N, P_padded, D) head tensors of a padded input → those of the ``height`` x ``width`` input."""
     if (height, width) == (padded_height, padded_width):
         return outputs

@@ -42,11 +42,17 @@ class TfliteBackend(Backend):
         outputs = self.interpreter.get_output_details()
         # TFLite converters name outputs their own way: the manifest entry records them; a file from elsewhere is
         # matched by shape.
-        order = self.match_outputs([OutputInfo((d["name"],), tuple(int(v) for v in d["shape"])) for d in outputs],
-                                   by_shape=True)
+        order = self.match_outputs(
+            [OutputInfo((d["name"],), tuple(int(v) for v in d["shape"])) for d in outputs], by_shape=True
+        )
         self._outputs = [(outputs[i]["index"], _quant_params(outputs[i])) for i in order]
-        log.info("tflite %s via %s: %s (input %s)", model.path.name, runtime.__name__, self.describe(),
-                 "float" if self._input_quant is None else self._input_quant)
+        log.info(
+            "tflite %s via %s: %s (input %s)",
+            model.path.name,
+            runtime.__name__,
+            self.describe(),
+            "float" if self._input_quant is None else self._input_quant,
+        )
 
     @property
     def input_shape(self) -> tuple[int, ...]:

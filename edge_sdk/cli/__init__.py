@@ -21,8 +21,9 @@ __all__ = ["build_parser", "main"]
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # stderr: stdout is for results
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )  # stderr: stdout is for results
     try:
         prepare = getattr(args, "prepare", None)
         if prepare is not None:

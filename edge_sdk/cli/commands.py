@@ -24,22 +24,29 @@ def run_info(_: argparse.Namespace) -> int:
     models = {}
     for name in bundled_models():
         manifest = load_manifest(BUNDLED_DIR / name)
-        models[name] = [f"{f.path.name} ({f.format}, {f.precision}, "
-                        f"{'dynamic' if f.dynamic else 'x'.join(map(str, f.input_size))})" for f in manifest.files]
-    print(json.dumps({
-        "version": __version__,
-        "backends": {name: name in installed for name in BACKENDS},
-        "install_hints": {name: install_hint(spec.extra) for name, spec in BACKENDS.items()},
-        "bundled_models": models,
-        "auto": _auto_info(),
-    }, indent=2))
+        models[name] = [
+            f"{f.path.name} ({f.format}, {f.precision}, {'dynamic' if f.dynamic else 'x'.join(map(str, f.input_size))})"
+            for f in manifest.files
+        ]
+    print(
+        json.dumps(
+            {
+                "version": __version__,
+                "backends": {name: name in installed for name in BACKENDS},
+                "install_hints": {name: install_hint(spec.extra) for name, spec in BACKENDS.items()},
+                "bundled_models": models,
+                "auto": _auto_info(),
+            },
+            indent=2,
+        )
+    )
     return EXIT_OK
 
 
 def _auto_info() -> dict:
     """What ``backend="auto"`` picks for the default settings here, and the measurement behind it, if any."""
-    from ..detector import AUTO_ORDER
     from ..backend_choice import TuneKey, cache_path, cached_entry, manifest_digest
+    from ..detector import AUTO_ORDER
 
     manifest_path = BUNDLED_DIR / DEFAULT_MODEL / "manifest.json"
     entry = cached_entry(TuneKey.for_model(manifest_digest(manifest_path), "fp32", (640, 640), None))
@@ -48,8 +55,11 @@ def _auto_info() -> dict:
         info["tuned"] = None
         info["note"] = "no measurement for this machine and runtime versions: run `edge-sdk tune`"
     else:
-        info["tuned"] = {"choice": entry["choice"], "measured_at": entry["measured_at"],
-                         "candidates": entry["candidates"]}
+        info["tuned"] = {
+            "choice": entry["choice"],
+            "measured_at": entry["measured_at"],
+            "candidates": entry["candidates"],
+        }
     return info
 
 
@@ -58,10 +68,14 @@ def run_tune(args: argparse.Namespace) -> int:
     from ..tuning import cache_path, tune
 
     size = args.input_size
-    result = tune(model=args.model, input_size=size, precision=args.precision, threads=args.threads,
-                  budget_s=args.budget)
-    payload = {"choice": result.choice, "cache": str(cache_path()),
-               "candidates": [c.__dict__ for c in result.candidates]}
+    result = tune(
+        model=args.model, input_size=size, precision=args.precision, threads=args.threads, budget_s=args.budget
+    )
+    payload = {
+        "choice": result.choice,
+        "cache": str(cache_path()),
+        "candidates": [c.__dict__ for c in result.candidates],
+    }
     if args.json:
         print(json.dumps(payload, indent=2))
     else:
@@ -81,8 +95,12 @@ def run_bench(args: argparse.Namespace) -> int:
     installed = available_backends()
     rows: list[dict] = []
     for name in args.backend or list(BACKENDS):
-        row: dict = {"backend": name, "precision": args.precision, "device": args.device,
-                     "input_size": None if size is None else list(size)}
+        row: dict = {
+            "backend": name,
+            "precision": args.precision,
+            "device": args.device,
+            "input_size": None if size is None else list(size),
+        }
         if name not in installed:
             rows.append({**row, "skipped": f"not installed ({install_hint(BACKENDS[name].extra)})"})
             continue
@@ -90,8 +108,13 @@ def run_bench(args: argparse.Namespace) -> int:
             rows.append({**row, "skipped": f"no {args.precision} file at input size {args.input_size}"})
             continue
         try:
-            detector = FaceDetector(backend=name, input_size=args.input_size, threads=args.threads,
-                                    precision=args.precision, device=args.device)
+            detector = FaceDetector(
+                backend=name,
+                input_size=args.input_size,
+                threads=args.threads,
+                precision=args.precision,
+                device=args.device,
+            )
         except EdgeSDKError as exc:  # e.g. a device this backend or machine does not have
             rows.append({**row, "skipped": str(exc)})
             continue
@@ -103,8 +126,15 @@ def run_bench(args: argparse.Namespace) -> int:
             detector.detect(image)
             times.append((time.perf_counter() - start) * 1000)
         median = statistics.median(times)
-        rows.append({**row, "model_file": detector.model_file.path.name, "runs": args.runs,
-                     "median_ms": round(median, 3), "fps": round(1000 / median, 1)})
+        rows.append(
+            {
+                **row,
+                "model_file": detector.model_file.path.name,
+                "runs": args.runs,
+                "median_ms": round(median, 3),
+                "fps": round(1000 / median, 1),
+            }
+        )
     timed = [r for r in rows if "median_ms" in r]
     if args.json:
         print(json.dumps({"version": __version__, "results": rows}, indent=2))
@@ -113,13 +143,16 @@ def run_bench(args: argparse.Namespace) -> int:
             if "skipped" in r:
                 print(f"{r['backend']:12s} skipped: {r['skipped']}")
             else:
-                print(f"{r['backend']:12s} {r['model_file']:40s} median {r['median_ms']:7.2f} ms "
-                      f"({r['fps']:6.1f} FPS, {r['runs']} runs)")
+                print(
+                    f"{r['backend']:12s} {r['model_file']:40s} median {r['median_ms']:7.2f} ms "
+                    f"({r['fps']:6.1f} FPS, {r['runs']} runs)"
+                )
     if not timed:
-        why = (f"no installed backend has a {args.precision} file at input size {args.input_size}"
-               if all(r["skipped"].startswith(("no ", "not installed")) for r in rows)
-               else f"no backend could be timed at {args.precision}, input size {args.input_size}, "
-                    f"device {args.device}")
+        why = (
+            f"no installed backend has a {args.precision} file at input size {args.input_size}"
+            if all(r["skipped"].startswith(("no ", "not installed")) for r in rows)
+            else f"no backend could be timed at {args.precision}, input size {args.input_size}, device {args.device}"
+        )
         print(why, file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK

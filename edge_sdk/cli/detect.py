@@ -60,12 +60,14 @@ def detect_image(detector: FaceDetector, path: Path, args: argparse.Namespace) -
     start = time.perf_counter()
     detections = detector.detect(image)
     elapsed_ms = (time.perf_counter() - start) * 1000
-    record = detection_record(detector, detections, FrameInfo(image=str(path), timestamp=received),
-                              image.shape[1], image.shape[0], elapsed_ms)
+    record = detection_record(
+        detector, detections, FrameInfo(image=str(path), timestamp=received), image.shape[1], image.shape[0], elapsed_ms
+    )
     written: list[Path] = []
     if args.save != "none":
-        written.append(write_picture(ensure_folder(args.out) / f"{path.stem}_faces.png",
-                                     render(image, detections, args.save)))
+        written.append(
+            write_picture(ensure_folder(args.out) / f"{path.stem}_faces.png", render(image, detections, args.save))
+        )
     if args.json:
         RecordSink(None).write(record)
     else:
@@ -87,8 +89,9 @@ def detect_folder(detector: FaceDetector, folder: Path, args: argparse.Namespace
     with sink:
         for path, reason in listing.skipped:
             failures += 1
-            sink.write(error_record(FrameInfo(image=_relative(path, folder), timestamp=time.time()), reason,
-                                    "SkippedEntry"))
+            sink.write(
+                error_record(FrameInfo(image=_relative(path, folder), timestamp=time.time()), reason, "SkippedEntry")
+            )
         progress = _progress(listing.images, len(listing.images), "img")
         for chunk in _chunks(listing.images, args.batch_size):
             loaded: list[tuple[str, float, np.ndarray, Path]] = []
@@ -113,8 +116,17 @@ def detect_folder(detector: FaceDetector, folder: Path, args: argparse.Namespace
                         raise OutputError(f"{target} is the input image itself: pick another --out")
                     write_picture(target, render(image, detections, args.save))
                 extra = {"batch_size": len(loaded)} if args.batch_size > 1 else {}
-                sink.write(detection_record(detector, detections, FrameInfo(image=relative, timestamp=received),
-                                            image.shape[1], image.shape[0], share_ms, **extra))
+                sink.write(
+                    detection_record(
+                        detector,
+                        detections,
+                        FrameInfo(image=relative, timestamp=received),
+                        image.shape[1],
+                        image.shape[0],
+                        share_ms,
+                        **extra,
+                    )
+                )
         for _ in progress:  # close the progress bar
             pass
     where = "stdout" if args.json else f"{args.out}, {sink.path}"
@@ -129,8 +141,7 @@ def detect_video(detector: FaceDetector, source: Source, args: argparse.Namespac
     video = VideoSource(source, policy)
     stem = Path(source.target).stem if source.kind == "video" else source.kind
     frames: Iterable = video if args.max_frames is None else itertools.islice(video, args.max_frames)
-    total = video.frame_count if args.max_frames is None else min(video.frame_count or args.max_frames,
-                                                                  args.max_frames)
+    total = video.frame_count if args.max_frames is None else min(video.frame_count or args.max_frames, args.max_frames)
     out_video = None if args.save == "none" else VideoSink(ensure_folder(args.out) / f"{stem}_faces.mp4", video.fps)
     sink = RecordSink(None if args.json else ensure_folder(args.out) / f"{stem}_faces.jsonl")
     tracker = TrackerConfig(hold_frames=args.hold_frames) if args.track else None
@@ -142,11 +153,16 @@ def detect_video(detector: FaceDetector, source: Source, args: argparse.Namespac
                 frame, detections = item
                 if out_video is not None:
                     out_video.write(render(frame, detections, args.save))
-                info = FrameInfo(image=source.target, timestamp=item.timestamp, frame=item.index,
-                                 media_time_ms=item.media_time_ms,
-                                 reconnects=item.reconnects if source.is_live else None)
-                sink.write(detection_record(detector, detections, info, frame.shape[1], frame.shape[0],
-                                            item.latency_ms))
+                info = FrameInfo(
+                    image=source.target,
+                    timestamp=item.timestamp,
+                    frame=item.index,
+                    media_time_ms=item.media_time_ms,
+                    reconnects=item.reconnects if source.is_live else None,
+                )
+                sink.write(
+                    detection_record(detector, detections, info, frame.shape[1], frame.shape[0], item.latency_ms)
+                )
                 count += 1
                 faces += len(detections)
     finally:
@@ -156,8 +172,11 @@ def detect_video(detector: FaceDetector, source: Source, args: argparse.Namespac
     outputs = [str(p) for p in ((out_video.path if out_video else None), (sink.path if not args.json else None)) if p]
     _say(args, f"{count} frame(s), {faces} face(s){' → ' + ', '.join(outputs) if outputs else ''}")
     if video.gave_up:
-        print(f"error: {source.kind} {source.target} lost: gave up after {policy.max_attempts} reconnection "
-              "attempts in a row", file=sys.stderr)
+        print(
+            f"error: {source.kind} {source.target} lost: gave up after {policy.max_attempts} reconnection "
+            "attempts in a row",
+            file=sys.stderr,
+        )
         return EXIT_SOME_INPUTS_FAILED
     return EXIT_OK
 
@@ -169,4 +188,3 @@ def _relative(path: Path, folder: Path) -> str:
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-

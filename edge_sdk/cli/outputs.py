@@ -90,7 +90,7 @@ class RecordSink:
             except OSError as exc:
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
-    def __enter__(self) -> "RecordSink":
+    def __enter__(self) -> RecordSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -107,8 +107,9 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
             ensure_folder(self.path.parent)
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                           (frame.shape[1], frame.shape[0]))
+            self._writer = cv2.VideoWriter(
+                str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (frame.shape[1], frame.shape[0])
+            )
             if not self._writer.isOpened():
                 raise OutputError(f"cannot write the video {self.path}")
         self._writer.write(frame)

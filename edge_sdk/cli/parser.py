@@ -79,31 +79,44 @@ THREADS = _int_in(1, MAX_THREADS)
 
 def _verbose_option(parser: argparse.ArgumentParser, top_level: bool) -> None:
     # Top level: the default; subcommands: SUPPRESS, so `edge-sdk detect X -v` and `edge-sdk -v detect X` both work.
-    parser.add_argument("-v", "--verbose", action="store_true", default=False if top_level else argparse.SUPPRESS,
-                        help="log at INFO level and show tracebacks")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="log at INFO level and show tracebacks",
+    )
 
 
 def add_detector_options(parser: argparse.ArgumentParser) -> None:
     """The FaceDetector options every command that detects takes."""
     parser.add_argument("--model", default=None, help="bundled model name, model directory or file (default: bundled)")
     parser.add_argument("--backend", default="auto", help=f"auto or one of {', '.join(BACKENDS)}")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
-                        help="fp32 (default) or int8 where the model ships it")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "fp16", "int8"),
+        help="fp32 (default) or int8 where the model ships it",
+    )
     parser.add_argument("--input-size", type=_input_size, default=640, help="640, 640x480 or 'original'")
     parser.add_argument("--score-threshold", type=_unit_float, default=0.5)
     parser.add_argument("--nms-threshold", type=_unit_float, default=0.4)
     parser.add_argument("--max-faces", type=POSITIVE, default=None)
     parser.add_argument("--threads", type=THREADS, default=None)
-    parser.add_argument("--device", default=None,
-                        help="backend device: onnxruntime cpu/cuda/tensorrt, openvino CPU/GPU/NPU/AUTO (default: CPU)")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="backend device: onnxruntime cpu/cuda/tensorrt, openvino CPU/GPU/NPU/AUTO (default: CPU)",
+    )
 
 
 def _add_service_detector_options(parser: argparse.ArgumentParser) -> None:
     """Detector options of the long-running integrations (``serve``, ``mqtt``), plus their input limits."""
     add_detector_options(parser)
     parser.add_argument("--max-bytes", type=POSITIVE, default=10 * 1024 * 1024, help="largest encoded image accepted")
-    parser.add_argument("--max-pixels", type=POSITIVE, default=40_000_000,
-                        help="largest image (width x height) accepted")
+    parser.add_argument(
+        "--max-pixels", type=POSITIVE, default=40_000_000, help="largest image (width x height) accepted"
+    )
 
 
 def _save_mode(args: argparse.Namespace) -> None:
@@ -125,26 +138,48 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="detect faces in an image, folder, video, camera or stream")
     detect.add_argument("source", help="image file, folder, video file, camera index (0) or URL (rtsp://...)")
     detect.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
-    detect.add_argument("--json", action="store_true",
-                        help="records to stdout (one JSON object per line), nothing else on stdout; implies "
-                             "--save none unless --save is given")
-    detect.add_argument("--save", choices=SAVE_MODES, default=None,
-                        help="pictures to write: annotated (default), blurred, pixelated or none; folders keep each "
-                             "input's format, videos are MP4")
+    detect.add_argument(
+        "--json",
+        action="store_true",
+        help="records to stdout (one JSON object per line), nothing else on stdout; implies "
+        "--save none unless --save is given",
+    )
+    detect.add_argument(
+        "--save",
+        choices=SAVE_MODES,
+        default=None,
+        help="pictures to write: annotated (default), blurred, pixelated or none; folders keep each "
+        "input's format, videos are MP4",
+    )
     detect.add_argument("--blur", choices=MODES, default=None, help="same as --save blurred / --save pixelated")
     add_detector_options(detect)
-    detect.add_argument("--max-pixels", type=POSITIVE, default=DEFAULT_MAX_PIXELS,
-                        help=f"largest image (width x height) accepted, checked before decoding "
-                             f"(default {DEFAULT_MAX_PIXELS})")
+    detect.add_argument(
+        "--max-pixels",
+        type=POSITIVE,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest image (width x height) accepted, checked before decoding (default {DEFAULT_MAX_PIXELS})",
+    )
     detect.add_argument("--every", type=POSITIVE, default=1, help="videos: run the model on every N-th frame")
     detect.add_argument("--max-frames", type=POSITIVE, default=None, help="videos: stop after N frames (N >= 1)")
-    detect.add_argument("--batch-size", type=POSITIVE, default=1,
-                        help="folders and videos: images per model call (offline throughput; see docs/BATCHING.md)")
+    detect.add_argument(
+        "--batch-size",
+        type=POSITIVE,
+        default=1,
+        help="folders and videos: images per model call (offline throughput; see docs/BATCHING.md)",
+    )
     detect.add_argument("--track", action="store_true", help="videos: stable track ids across frames")
-    detect.add_argument("--hold-frames", type=_int_in(0, 1000), default=0,
-                        help="with --track: keep reporting a lost face's predicted box for N frames")
-    detect.add_argument("--reconnect-attempts", type=_int_in(0, 1000), default=5,
-                        help="cameras and streams: reopen attempts in a row before giving up (backoff 0.5 s .. 8 s)")
+    detect.add_argument(
+        "--hold-frames",
+        type=_int_in(0, 1000),
+        default=0,
+        help="with --track: keep reporting a lost face's predicted box for N frames",
+    )
+    detect.add_argument(
+        "--reconnect-attempts",
+        type=_int_in(0, 1000),
+        default=5,
+        help="cameras and streams: reopen attempts in a row before giving up (backoff 0.5 s .. 8 s)",
+    )
     _verbose_option(detect, top_level=False)
     detect.set_defaults(run=run_detect, prepare=_save_mode)
 
@@ -153,15 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=run_info)
 
     bench = sub.add_parser("bench", help="quick latency check of the installed backends")
-    bench.add_argument("--backend", type=_backend, action="append", default=None,
-                       help="time only this backend (repeatable; default: every backend, uninstalled ones listed "
-                            "as skipped)")
+    bench.add_argument(
+        "--backend",
+        type=_backend,
+        action="append",
+        default=None,
+        help="time only this backend (repeatable; default: every backend, uninstalled ones listed as skipped)",
+    )
     bench.add_argument("--runs", type=POSITIVE, default=20)
     bench.add_argument("--input-size", type=_input_size, default=640)
     bench.add_argument("--threads", type=THREADS, default=None)
     bench.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    bench.add_argument("--device", default=None, help="backend device (see detect --device); backends without it "
-                                                     "are listed as skipped")
+    bench.add_argument(
+        "--device", default=None, help="backend device (see detect --device); backends without it are listed as skipped"
+    )
     bench.add_argument("--json", action="store_true", help="results as JSON on stdout")
     _verbose_option(bench, top_level=False)
     bench.set_defaults(run=run_bench)
@@ -180,20 +220,51 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     serve.add_argument("--port", type=PORT, default=8080)
     serve.add_argument("--concurrency", type=POSITIVE, default=2, help="requests processed at once")
-    serve.add_argument("--max-queue", type=_int_in(0), default=32,
-                       help="requests waiting beyond --concurrency before 503")
-    serve.add_argument("--max-connections", dest="max_connections", type=POSITIVE, default=None,
-                       help="open connections at most; more get 503 and are closed (default 64)")
-    serve.add_argument("--header-timeout", dest="header_timeout_s", type=_positive_float, default=None,
-                       help="seconds a client has to send its request headers (default 10)")
-    serve.add_argument("--body-timeout", dest="body_timeout_s", type=_positive_float, default=None,
-                       help="seconds a client has to send its body, then 408 (default 20)")
-    serve.add_argument("--max-body-memory", dest="max_body_memory", type=POSITIVE, default=None,
-                       help="bytes of request bodies held at once, all clients together (default 256 MiB)")
-    serve.add_argument("--min-score-threshold", dest="min_score_threshold", type=_unit_float, default=None,
-                       help="lowest score_threshold a request may ask for (default 0.1; 422 below)")
-    serve.add_argument("--max-faces-per-request", dest="max_faces_per_request", type=POSITIVE, default=None,
-                       help="most faces one answer holds; a request asking for more gets 422 (default 500)")
+    serve.add_argument(
+        "--max-queue", type=_int_in(0), default=32, help="requests waiting beyond --concurrency before 503"
+    )
+    serve.add_argument(
+        "--max-connections",
+        dest="max_connections",
+        type=POSITIVE,
+        default=None,
+        help="open connections at most; more get 503 and are closed (default 64)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        dest="header_timeout_s",
+        type=_positive_float,
+        default=None,
+        help="seconds a client has to send its request headers (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        dest="body_timeout_s",
+        type=_positive_float,
+        default=None,
+        help="seconds a client has to send its body, then 408 (default 20)",
+    )
+    serve.add_argument(
+        "--max-body-memory",
+        dest="max_body_memory",
+        type=POSITIVE,
+        default=None,
+        help="bytes of request bodies held at once, all clients together (default 256 MiB)",
+    )
+    serve.add_argument(
+        "--min-score-threshold",
+        dest="min_score_threshold",
+        type=_unit_float,
+        default=None,
+        help="lowest score_threshold a request may ask for (default 0.1; 422 below)",
+    )
+    serve.add_argument(
+        "--max-faces-per-request",
+        dest="max_faces_per_request",
+        type=POSITIVE,
+        default=None,
+        help="most faces one answer holds; a request asking for more gets 422 (default 500)",
+    )
     _add_service_detector_options(serve)
     _verbose_option(serve, top_level=False)
     serve.set_defaults(run=run_serve)
@@ -208,9 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     mqtt.add_argument("--username", default=None, help="broker user (password from $MQTT_PASSWORD)")
     mqtt.add_argument("--tls-ca", default=None, help="CA file: connect with TLS")
     mqtt.add_argument("--workers", type=POSITIVE, default=1, help="frames processed at once")
-    mqtt.add_argument("--queue-size", type=POSITIVE, default=8, help="frames waiting beyond that before they are dropped")
-    mqtt.add_argument("--max-topic-bytes", dest="max_topic_bytes", type=_int_in(1, 65535), default=None,
-                      help="longest reply topic (UTF-8 bytes) the bridge publishes to (default 1024)")
+    mqtt.add_argument(
+        "--queue-size", type=POSITIVE, default=8, help="frames waiting beyond that before they are dropped"
+    )
+    mqtt.add_argument(
+        "--max-topic-bytes",
+        dest="max_topic_bytes",
+        type=_int_in(1, 65535),
+        default=None,
+        help="longest reply topic (UTF-8 bytes) the bridge publishes to (default 1024)",
+    )
     _add_service_detector_options(mqtt)
     _verbose_option(mqtt, top_level=False)
     mqtt.set_defaults(run=run_mqtt)

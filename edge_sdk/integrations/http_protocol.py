@@ -19,8 +19,8 @@ The request *body* deadline is enforced in the ASGI app (it answers 408 with ``C
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol

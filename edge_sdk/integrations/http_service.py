@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import anyio
 import cv2
@@ -51,8 +52,17 @@ from .throttled_log import ThrottledLog
 log = logging.getLogger(__name__)
 
 _ROUTES = ("/detect", "/health", "/metrics")
-_BLUR_VALUES = {"1": "blur", "true": "blur", "yes": "blur", "blur": "blur", "pixelate": "pixelate",
-                "0": None, "false": None, "no": None, "": None}
+_BLUR_VALUES = {
+    "1": "blur",
+    "true": "blur",
+    "yes": "blur",
+    "blur": "blur",
+    "pixelate": "pixelate",
+    "0": None,
+    "false": None,
+    "no": None,
+    "": None,
+}
 _LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that went away before the answer (metrics label only)
 DEFAULT_MIN_SCORE_THRESHOLD = 0.1
@@ -78,7 +88,8 @@ class ServiceConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_queue < 0:
             raise InvalidArgumentError(
-                f"concurrency must be >= 1 and max_queue >= 0, got {self.concurrency}, {self.max_queue}")
+                f"concurrency must be >= 1 and max_queue >= 0, got {self.concurrency}, {self.max_queue}"
+            )
         for name in ("max_connections", "max_faces"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -89,8 +100,10 @@ class ServiceConfig:
         if not 0.0 <= self.min_score_threshold <= 1.0:
             raise InvalidArgumentError(f"min_score_threshold must be in [0, 1], got {self.min_score_threshold!r}")
         if self.max_body_memory < self.limits.max_bytes:
-            raise InvalidArgumentError(f"max_body_memory ({self.max_body_memory}) must be at least the largest "
-                                       f"accepted body, limits.max_bytes ({self.limits.max_bytes})")
+            raise InvalidArgumentError(
+                f"max_body_memory ({self.max_body_memory}) must be at least the largest "
+                f"accepted body, limits.max_bytes ({self.limits.max_bytes})"
+            )
 
 
 class ApiError(Exception):
@@ -106,24 +119,42 @@ class _Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("edge_sdk_http_requests", "HTTP requests by route and status",
-                                ["method", "route", "status"], registry=self.registry)
+        self.requests = Counter(
+            "edge_sdk_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.errors = Counter("edge_sdk_http_errors", "error responses by reason", ["reason"], registry=self.registry)
-        self.latency = Histogram("edge_sdk_http_request_duration_seconds", "request latency (receive to response)",
-                                 ["route"], buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.in_flight = Gauge("edge_sdk_http_detect_in_flight", "POST /detect requests holding a processing slot",
-                               registry=self.registry)
+        self.latency = Histogram(
+            "edge_sdk_http_request_duration_seconds",
+            "request latency (receive to response)",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "edge_sdk_http_detect_in_flight", "POST /detect requests holding a processing slot", registry=self.registry
+        )
         self.faces = Counter("edge_sdk_faces_detected", "faces returned by /detect", registry=self.registry)
-        self.slow_clients = Counter("edge_sdk_http_slow_clients", "connections that missed the header deadline "
-                                    "(closed) or the body deadline (408), by phase", ["phase"],
-                                    registry=self.registry)
-        self.disconnects = Counter("edge_sdk_http_client_disconnects", "clients that went away before their "
-                                   "request body was in", registry=self.registry)
-        self.refused = Counter("edge_sdk_http_connections_refused", "connections beyond max_connections (503)",
-                               registry=self.registry)
+        self.slow_clients = Counter(
+            "edge_sdk_http_slow_clients",
+            "connections that missed the header deadline (closed) or the body deadline (408), by phase",
+            ["phase"],
+            registry=self.registry,
+        )
+        self.disconnects = Counter(
+            "edge_sdk_http_client_disconnects",
+            "clients that went away before their request body was in",
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "edge_sdk_http_connections_refused", "connections beyond max_connections (503)", registry=self.registry
+        )
         self.connections = Gauge("edge_sdk_http_open_connections", "open HTTP connections", registry=self.registry)
-        self.body_memory = Gauge("edge_sdk_http_body_memory_bytes", "bytes of request bodies held",
-                                 registry=self.registry)
+        self.body_memory = Gauge(
+            "edge_sdk_http_body_memory_bytes", "bytes of request bodies held", registry=self.registry
+        )
 
 
 class _RequestGuard:
@@ -165,16 +196,20 @@ class _RequestGuard:
             if timer.cancelled_caught:
                 timed_out = True
                 self.metrics.slow_clients.labels("body").inc()
-                raise ApiError(408, "request_timeout",
-                               f"request body not received within {self.config.body_timeout_s:g} s")
+                raise ApiError(
+                    408, "request_timeout", f"request body not received within {self.config.body_timeout_s:g} s"
+                )
             if message["type"] == "http.request":
                 chunk = len(message.get("body", b""))
                 received += chunk
                 self._hold(chunk)
                 body_done = not message.get("more_body", False)
                 if received > self.config.limits.max_bytes:
-                    raise ApiError(413, "payload_too_large",
-                                   f"request body exceeds the limit of {self.config.limits.max_bytes} bytes")
+                    raise ApiError(
+                        413,
+                        "payload_too_large",
+                        f"request body exceeds the limit of {self.config.limits.max_bytes} bytes",
+                    )
                 if self.body_memory > self.config.max_body_memory:
                     raise ApiError(503, "overloaded", "too many request bodies in memory; retry later")
             return message
@@ -206,8 +241,9 @@ async def _read_image(request: Request, limits: Limits) -> tuple[bytes, str | No
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_bytes:
-        raise ApiError(413, "payload_too_large",
-                       f"request body of {declared} bytes exceeds the limit of {limits.max_bytes} bytes")
+        raise ApiError(
+            413, "payload_too_large", f"request body of {declared} bytes exceeds the limit of {limits.max_bytes} bytes"
+        )
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=8, max_part_size=limits.max_bytes)
         try:
@@ -226,17 +262,26 @@ async def _read_image(request: Request, limits: Limits) -> tuple[bytes, str | No
     return await request.body(), None, content_type
 
 
-def _request_view(detector: FaceDetector, config: ServiceConfig, score_threshold: float | None,
-                  nms_threshold: float | None, max_faces: int | None) -> FaceDetector:
+def _request_view(
+    detector: FaceDetector,
+    config: ServiceConfig,
+    score_threshold: float | None,
+    nms_threshold: float | None,
+    max_faces: int | None,
+) -> FaceDetector:
     """The detector with this request's thresholds, within the operator's bounds: asking for a lower score
     threshold or more faces than the server allows is a 422 (not silently clamped, so the client knows); an
     answer never holds more than ``config.max_faces`` faces."""
     if score_threshold is not None and score_threshold < config.min_score_threshold:
-        raise ApiError(422, "invalid_parameter", f"score_threshold must be >= {config.min_score_threshold:g} on "
-                       f"this server, got {score_threshold:g}")
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"score_threshold must be >= {config.min_score_threshold:g} on this server, got {score_threshold:g}",
+        )
     if max_faces is not None and max_faces > config.max_faces:
-        raise ApiError(422, "invalid_parameter",
-                       f"max_faces must be <= {config.max_faces} on this server, got {max_faces}")
+        raise ApiError(
+            422, "invalid_parameter", f"max_faces must be <= {config.max_faces} on this server, got {max_faces}"
+        )
     if max_faces is None and (detector.max_faces is None or detector.max_faces > config.max_faces):
         max_faces = config.max_faces
     return with_overrides(detector, score_threshold, nms_threshold, max_faces)
@@ -302,8 +347,9 @@ def create_app(detector: FaceDetector, config: ServiceConfig | None = None) -> F
         if blur is None:
             return JSONResponse(record)
         params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if fmt == "jpeg" else []
-        ok, encoded = cv2.imencode(".jpg" if fmt == "jpeg" else ".png", anonymize_faces(image, detections, mode=blur),
-                                   params)
+        ok, encoded = cv2.imencode(
+            ".jpg" if fmt == "jpeg" else ".png", anonymize_faces(image, detections, mode=blur), params
+        )
         if not ok:
             raise ApiError(500, "internal_error", "could not encode the anonymized image")
         return Response(encoded.tobytes(), media_type=FORMATS[fmt], headers={"X-Faces": str(len(detections))})
@@ -335,25 +381,34 @@ def create_app(detector: FaceDetector, config: ServiceConfig | None = None) -> F
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "version": __version__, "model": detector.manifest.name,
-                "model_file": detector.model_file.path.name, "backend": detector.backend_name}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": detector.manifest.name,
+            "model_file": detector.model_file.path.name,
+            "backend": detector.backend_name,
+        }
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def refuse_connection(scope: dict, receive: Callable[[], Awaitable[dict]],
-                                send: Callable[[dict], Awaitable[None]]) -> None:
+    async def refuse_connection(
+        scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]
+    ) -> None:
         metrics.refused.inc()
         detail = f"more than {config.max_connections} connections open; retry later"
         await error_response(503, "overloaded", detail)(scope, receive, send)  # the protocol then closes
 
     app.state.connection_guard = ConnectionGuard(
-        header_timeout_s=config.header_timeout_s, linger_timeout_s=config.body_timeout_s,
-        max_connections=config.max_connections, refuse_app=refuse_connection,
+        header_timeout_s=config.header_timeout_s,
+        linger_timeout_s=config.body_timeout_s,
+        max_connections=config.max_connections,
+        refuse_app=refuse_connection,
         on_header_timeout=metrics.slow_clients.labels("headers").inc,
         on_linger_timeout=metrics.slow_clients.labels("body").inc,
-        on_open=metrics.connections.set, on_close=metrics.connections.set,
+        on_open=metrics.connections.set,
+        on_close=metrics.connections.set,
     )
     app.add_middleware(_RequestGuard, metrics=metrics, config=config)
     return app
@@ -363,15 +418,27 @@ def _client_address(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "(unknown)"
 
 
-def serve(detector: FaceDetector, host: str = "127.0.0.1", port: int = 8080, config: ServiceConfig | None = None,
-          log_level: str = "warning") -> None:
+def serve(
+    detector: FaceDetector,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    config: ServiceConfig | None = None,
+    log_level: str = "warning",
+) -> None:
     """Run the service with uvicorn until SIGINT/SIGTERM (one process; see ``concurrency`` for parallelism)."""
     import uvicorn
 
     app = create_app(detector, config)
     log.info("serving %s via %s on http://%s:%d", detector.model_file.path.name, detector.backend_name, host, port)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
-                http=guarded_protocol(app.state.connection_guard))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        http=guarded_protocol(app.state.connection_guard),
+    )
 
 
 def config_from_args(args: Any) -> ServiceConfig:
@@ -380,11 +447,22 @@ def config_from_args(args: Any) -> ServiceConfig:
     widen the bounds that would otherwise refuse them."""
     defaults = ServiceConfig()
     limits = Limits(args.max_bytes, args.max_pixels)
-    chosen = {name: getattr(args, name) for name in ("max_connections", "header_timeout_s", "body_timeout_s",
-                                                      "max_body_memory", "min_score_threshold", "max_faces_per_request")
-              if getattr(args, name, None) is not None}
+    chosen = {
+        name: getattr(args, name)
+        for name in (
+            "max_connections",
+            "header_timeout_s",
+            "body_timeout_s",
+            "max_body_memory",
+            "min_score_threshold",
+            "max_faces_per_request",
+        )
+        if getattr(args, name, None) is not None
+    }
     return ServiceConfig(
-        limits=limits, concurrency=args.concurrency, max_queue=args.max_queue,
+        limits=limits,
+        concurrency=args.concurrency,
+        max_queue=args.max_queue,
         min_score_threshold=chosen.pop("min_score_threshold", min(defaults.min_score_threshold, args.score_threshold)),
         max_faces=chosen.pop("max_faces_per_request", max(defaults.max_faces, args.max_faces or 0)),
         max_body_memory=chosen.pop("max_body_memory", max(defaults.max_body_memory, limits.max_bytes)),

@@ -82,7 +82,8 @@ class BridgeConfig:
             raise InvalidArgumentError(f"workers and queue_size must be >= 1, got {self.workers}, {self.queue_size}")
         if not 1 <= self.max_topic_bytes <= MQTT_MAX_TOPIC_BYTES:
             raise InvalidArgumentError(
-                f"max_topic_bytes must be in [1, {MQTT_MAX_TOPIC_BYTES}], got {self.max_topic_bytes!r}")
+                f"max_topic_bytes must be in [1, {MQTT_MAX_TOPIC_BYTES}], got {self.max_topic_bytes!r}"
+            )
         for name, topic in (("error_topic", self.error_topic), ("result_prefix", f"{self.result_prefix}/x")):
             problem = topic_problem(topic, self.max_topic_bytes)
             if problem:
@@ -148,14 +149,15 @@ class MqttBridge:
         return client
 
     # lifecycle ---------------------------------------------------------------------------------------------------
-    def start(self) -> "MqttBridge":
+    def start(self) -> MqttBridge:
         """Start the worker threads and paho's network thread; connects (and reconnects) in the background."""
         for index in range(self.config.workers):
             self._start_worker(index)
         connect = Properties(PacketTypes.CONNECT)
         connect.MaximumPacketSize = min(self.config.limits.max_bytes + PACKET_HEADROOM, _MQTT_MAX_PACKET)
-        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive,
-                                  clean_start=True, properties=connect)
+        self.client.connect_async(
+            self.config.host, self.config.port, keepalive=self.config.keepalive, clean_start=True, properties=connect
+        )
         self.client.loop_start()
         return self
 
@@ -180,7 +182,7 @@ class MqttBridge:
         self._workers.clear()
         log.info("mqtt bridge stopped: %s", self.stats)
 
-    def __enter__(self) -> "MqttBridge":
+    def __enter__(self) -> MqttBridge:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -203,8 +205,13 @@ class MqttBridge:
         self.connected.clear()
         if self._stopping:
             return
-        log.warning("disconnected from %s:%d (%s); paho reconnects with backoff up to %d s",
-                    self.config.host, self.config.port, reason_code, self.config.reconnect_max_s)
+        log.warning(
+            "disconnected from %s:%d (%s); paho reconnects with backoff up to %d s",
+            self.config.host,
+            self.config.port,
+            reason_code,
+            self.config.reconnect_max_s,
+        )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:  # an exception here would end paho's network thread, and with it the bridge
@@ -227,10 +234,12 @@ class MqttBridge:
             self._queue.put_nowait((topic, payload, properties, target))
         except queue.Full:
             self._count("dropped")
-            self._warn("bridge busy: frame on %s dropped (%d frames already waiting)", shorten(topic),
-                       self.config.queue_size)
-            self._reply_error(topic, properties, "busy",
-                              f"{self.config.queue_size} frames already waiting; frame dropped")
+            self._warn(
+                "bridge busy: frame on %s dropped (%d frames already waiting)", shorten(topic), self.config.queue_size
+            )
+            self._reply_error(
+                topic, properties, "busy", f"{self.config.queue_size} frames already waiting; frame dropped"
+            )
 
     # workers -----------------------------------------------------------------------------------------------------
     def _start_worker(self, index: int) -> None:
@@ -305,8 +314,9 @@ class MqttBridge:
         if correlation is not None:
             props.CorrelationData = correlation
         try:
-            info = self.client.publish(topic, json.dumps(body, separators=(",", ":")), qos=self.config.qos,
-                                       properties=props)
+            info = self.client.publish(
+                topic, json.dumps(body, separators=(",", ":")), qos=self.config.qos, properties=props
+            )
         except Exception as exc:  # paho's ValueError for a bad topic, struct.error for an oversized property, ...
             failure = f"{type(exc).__name__}: {exc}"
         else:
@@ -335,10 +345,20 @@ def run_from_args(args: Any) -> int:
     host, port = parse_broker(args.broker)
     optional = {name: getattr(args, name) for name in ("max_topic_bytes",) if getattr(args, name, None) is not None}
     config = BridgeConfig(
-        host=host, port=port, subscribe=tuple(args.subscribe or ("frames/#",)), result_prefix=args.result_prefix,
-        error_topic=args.error_topic, qos=args.qos, client_id=args.client_id, username=args.username,
-        password=os.environ.get("MQTT_PASSWORD"), tls_ca=args.tls_ca, limits=Limits(args.max_bytes, args.max_pixels),
-        workers=args.workers, queue_size=args.queue_size, **optional,
+        host=host,
+        port=port,
+        subscribe=tuple(args.subscribe or ("frames/#",)),
+        result_prefix=args.result_prefix,
+        error_topic=args.error_topic,
+        qos=args.qos,
+        client_id=args.client_id,
+        username=args.username,
+        password=os.environ.get("MQTT_PASSWORD"),
+        tls_ca=args.tls_ca,
+        limits=Limits(args.max_bytes, args.max_pixels),
+        workers=args.workers,
+        queue_size=args.queue_size,
+        **optional,
     )
     detector = detector_from_args(args, max_pixels=args.max_pixels)
     stop = threading.Event()

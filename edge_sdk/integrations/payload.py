@@ -46,7 +46,7 @@ class Limits:
 
 
 def sniff_format(data: bytes) -> str | None:
-    """"jpeg", "png" or None, from the magic bytes."""
+    """ "jpeg", "png" or None, from the magic bytes."""
     if data[:3] == b"\xff\xd8\xff":
         return "jpeg"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -96,7 +96,8 @@ def check_payload(data: bytes, limits: Limits, declared_type: str | None = None)
     if fmt is None:
         if declared_type and not declared_type.startswith("image/"):
             raise UnsupportedMediaError(
-                f"content type {declared_type!r} is not an image (send image/jpeg or image/png)")
+                f"content type {declared_type!r} is not an image (send image/jpeg or image/png)"
+            )
         raise PayloadError("payload is not a JPEG or PNG image (wrong magic bytes)")
     size = header_size(data, fmt)
     if size is None:

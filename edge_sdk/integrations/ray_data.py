@@ -47,8 +47,9 @@ class FaceDetectionBatch:
     "pixelate") with ``blur_dir`` to also write anonymized JPEGs, and ``limits`` for encoded inputs.
     """
 
-    def __init__(self, blur: str | None = None, blur_dir: str | None = None, limits: Limits | None = None,
-                 **detector_kwargs: Any) -> None:
+    def __init__(
+        self, blur: str | None = None, blur_dir: str | None = None, limits: Limits | None = None, **detector_kwargs: Any
+    ) -> None:
         if blur is not None and blur not in MODES:
             raise ValueError(f"blur must be one of {MODES}, got {blur!r}")
         if blur is not None and blur_dir is None:
@@ -104,10 +105,13 @@ def _warn_if_no_room_upstream(actor_cpus: float) -> None:
         log.warning(
             "the detector actors reserve %.1f of the cluster's %.1f CPUs: unless the tasks producing the dataset ask "
             "for none (e.g. ray.data.read_images(..., num_cpus=0)), they never run and the pipeline waits forever; "
-            "else use fewer actors or a smaller num_cpus_per_actor", actor_cpus, cluster_cpus)
+            "else use fewer actors or a smaller num_cpus_per_actor",
+            actor_cpus,
+            cluster_cpus,
+        )
 
 
-def read_images(paths: str | Sequence[str], num_cpus: float = 0.0, concurrency: int = 2) -> "ray.data.Dataset":
+def read_images(paths: str | Sequence[str], num_cpus: float = 0.0, concurrency: int = 2) -> ray.data.Dataset:
     """A dataset of encoded images (``bytes``, ``path``) from files, folders or globs; decoding happens in the
     actors, which keeps the object store small and applies EXIF orientation like the rest of the SDK.
 
@@ -115,12 +119,17 @@ def read_images(paths: str | Sequence[str], num_cpus: float = 0.0, concurrency: 
     otherwise leave no room for them and the pipeline would wait forever); ``concurrency`` bounds how many run at
     once (0-CPU tasks are otherwise started without limit, each in a worker process of its own).
     """
-    return ray.data.read_binary_files(paths if isinstance(paths, str) else list(paths), include_paths=True,
-                                      file_extensions=IMAGE_EXTENSIONS, num_cpus=num_cpus, concurrency=concurrency)
+    return ray.data.read_binary_files(
+        paths if isinstance(paths, str) else list(paths),
+        include_paths=True,
+        file_extensions=IMAGE_EXTENSIONS,
+        num_cpus=num_cpus,
+        concurrency=concurrency,
+    )
 
 
 def detect_dataset(
-    source: str | Sequence[str] | "ray.data.Dataset",
+    source: str | Sequence[str] | ray.data.Dataset,
     output: str | Path,
     *,
     output_format: str = "jsonl",
@@ -163,8 +172,11 @@ def detect_dataset(
     )
     start = time.perf_counter()
     output = str(output)
-    write_args = {"ray_remote_args": {"num_cpus": io_num_cpus}, "concurrency": io_concurrency,
-                  "mode": ray.data.SaveMode.OVERWRITE if overwrite else ray.data.SaveMode.ERROR}
+    write_args = {
+        "ray_remote_args": {"num_cpus": io_num_cpus},
+        "concurrency": io_concurrency,
+        "mode": ray.data.SaveMode.OVERWRITE if overwrite else ray.data.SaveMode.ERROR,
+    }
     if output_format == "parquet":
         results.write_parquet(output, **write_args)
     else:  # JSON lines, one file per write task

@@ -19,10 +19,18 @@ from ..records import FrameInfo, detection_record
 def detector_from_args(args: argparse.Namespace, max_pixels: int | None = None) -> FaceDetector:
     """The detector the ``detect`` / ``serve`` / ``mqtt`` subcommands were asked for."""
     extra = {} if max_pixels is None else {"max_pixels": max_pixels}
-    return FaceDetector(model=args.model, backend=args.backend, input_size=args.input_size,
-                        score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
-                        max_faces=args.max_faces, threads=args.threads, precision=args.precision,
-                        device=getattr(args, "device", None), **extra)
+    return FaceDetector(
+        model=args.model,
+        backend=args.backend,
+        input_size=args.input_size,
+        score_threshold=args.score_threshold,
+        nms_threshold=args.nms_threshold,
+        max_faces=args.max_faces,
+        threads=args.threads,
+        precision=args.precision,
+        device=getattr(args, "device", None),
+        **extra,
+    )
 
 
 def with_overrides(
@@ -53,8 +61,12 @@ def with_overrides(
 
 
 def detect_record(
-    detector: FaceDetector, image: np.ndarray, name: str | None, rgb: bool = False,
-    received_at: float | None = None, **fields: Any,
+    detector: FaceDetector,
+    image: np.ndarray,
+    name: str | None,
+    rgb: bool = False,
+    received_at: float | None = None,
+    **fields: Any,
 ) -> tuple[Detections, dict]:
     """Detect faces in a decoded image; returns the detections and its record (:mod:`edge_sdk.records`).
     ``received_at``: when the image arrived (epoch seconds; default now); ``fields``: optional record keys."""
@@ -62,16 +74,24 @@ def detect_record(
     start = time.perf_counter()
     detections = detector.detect(image, rgb=rgb)
     elapsed_ms = (time.perf_counter() - start) * 1000
-    record = detection_record(detector, detections, FrameInfo(image=name, timestamp=received),
-                              int(image.shape[1]), int(image.shape[0]), elapsed_ms, **fields)
+    record = detection_record(
+        detector,
+        detections,
+        FrameInfo(image=name, timestamp=received),
+        int(image.shape[1]),
+        int(image.shape[0]),
+        elapsed_ms,
+        **fields,
+    )
     return detections, record
 
 
 def example_record(detector: FaceDetector) -> dict:
     """A record with one (zero) face and a value in every optional field: every key and nested type of the schema,
     e.g. to derive a table schema (a null would leave a column's type unknown)."""
-    one = Detections(np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 5, 2), np.float32),
-                     np.ones(1, np.int64))
+    one = Detections(
+        np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 5, 2), np.float32), np.ones(1, np.int64)
+    )
     info = FrameInfo(image="", timestamp=0.0, frame=0, media_time_ms=0.0)
     record = detection_record(detector, one, info, 1, 1, 0.0)
     record["input_size"] = record["input_size"] or [32, 32]

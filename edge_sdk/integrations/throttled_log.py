@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class ThrottledLog:
     """Logs at most one record per ``interval_s`` at ``level``; the next record that gets through says how many
     were suppressed since the last one. Thread-safe (the MQTT bridge logs from paho's and its workers' threads)."""
 
-    def __init__(self, logger: logging.Logger, level: int, interval_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, logger: logging.Logger, level: int, interval_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.logger, self.level, self.interval_s, self.clock = logger, level, interval_s, clock
         self._lock = threading.Lock()
         self._last: float | None = None
