@@ -358,6 +358,8 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
         peers_table(report),
         "## Devices (GPU / NPU)",
         device_table(report),
+        '## backend="auto": its pick against the measured ranking',
+        sections.get("auto-pick", ""),
         "## Cold start",
         sections.get("cold-start", ""),
         "## Long streams of changing frame sizes",

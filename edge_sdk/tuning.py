@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from .backend_choice import (
-    CACHE_ENV,
     CACHE_FILE,
     Candidate,
     TuneKey,
@@ -22,6 +21,7 @@ from .backend_choice import (
     save_result,
 )
 from .backends import BACKENDS
+from .cache import CACHE_ENV
 from .detector import FaceDetector
 from .errors import EdgeSDKError
 
