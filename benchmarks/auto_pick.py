@@ -2,7 +2,7 @@
 rounds, in this process; then, in fresh processes, ``edge-sdk tune`` and ``FaceDetector(backend="auto")`` with that
 cache; both answers side by side, per precision.
 
-    python -m benchmarks.auto_pick --out out/auto_pick [--rounds 40] [--doc docs/BENCHMARKS.md]
+    python -m benchmarks.auto_pick --out out/auto_pick [--rounds 40] [--doc docs/BENCHMARKS.md] [--readme README.md]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .doc_sections import publish
+from .doc_sections import publish, splice
 
 _AUTO_PROBE = "import edge_sdk, sys; print(edge_sdk.FaceDetector(precision=sys.argv[1]).backend_name)"
 
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--precisions", default="fp32,int8")
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--doc", type=Path, default=None)
+    parser.add_argument("--doc", type=Path, default=None, help="docs page: the section, and its JSON saved beside it")
+    parser.add_argument("--readme", type=Path, default=None, help="also splice the section into this page (README)")
     args = parser.parse_args(argv)
     result = run(args.precisions.split(","), args.rounds)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     section = render_markdown(result)
     if args.doc:
         publish(args.doc, "auto-pick", result, section)
+    if args.readme:
+        splice(args.readme, "auto-pick", section)
     print(section)
     return 0
 
