@@ -21,9 +21,10 @@ from .detections import Detections
 from .errors import BackendError, BackendUnavailableError, InvalidArgumentError, InvalidImageError, ModelLoadError
 from .image import DEFAULT_MAX_PIXELS, to_bgr_uint8
 from .manifest import Manifest, ModelFile, load_manifest
+from .model_input import InputWriter
 from .models import resolve_model
 from .postprocess import decode_detections
-from .preprocess import Letterbox, make_input
+from .preprocess import Letterbox
 from .priors import Priors, generate_priors
 from .sources import Frame
 from .tracking import FaceTracker, TrackerConfig
@@ -132,6 +133,8 @@ class FaceDetector:
         self._priors_lock = threading.Lock()
         # Backends whose runtime object is not safe to call from several threads get one call at a time.
         self._run_lock = None if getattr(self.backend, "thread_safe", False) else threading.Lock()
+        # writes images straight into the input this backend's file takes, in per-thread reused buffers
+        self._input = InputWriter(self.backend.input_spec, self.manifest.normalization)
         self._self_check_once()
         #: where the construction time went (ms): choosing + verifying + loading the file, and the self-check run
         self.load_timings = {
@@ -159,10 +162,14 @@ class FaceDetector:
         """The letterbox this detector uses for an image of the given size."""
         return Letterbox.for_input_size(width, height, self.input_size, self.manifest.anchors.max_stride)
 
-    def preprocess(self, image: object, rgb: bool = False) -> tuple[np.ndarray, Letterbox]:
+    def preprocess(self, image: object, rgb: bool = False, *, reuse: bool = False) -> tuple[np.ndarray, Letterbox]:
+        """The model input for one image (what :meth:`run_backend` takes: see ``backend.input_spec``) and its
+        letterbox. ``reuse=True`` returns this thread's reused buffer, valid until its next call (no allocation:
+        what :meth:`detect` does); otherwise a copy the caller owns."""
         bgr = to_bgr_uint8(image, self.max_pixels, rgb=rgb)
         box = self.letterbox_for(bgr.shape[1], bgr.shape[0])
-        return make_input(bgr, box, self.manifest.normalization), box
+        tensor = self._input.prepare([(bgr, box)], box.canvas_height, box.canvas_width)
+        return (tensor if reuse else tensor.copy()), box
 
     def run_backend(self, tensor: np.ndarray) -> list[np.ndarray]:
         """The bare model call (serialized for backends that are not thread-safe)."""
@@ -177,7 +184,7 @@ class FaceDetector:
         ``image``: HxWx3 uint8 BGR (OpenCV); ``rgb=True`` for RGB arrays. Grayscale, BGRA, float [0, 1], PIL
         images, file paths and encoded bytes are accepted too (see :mod:`edge_sdk.image`).
         """
-        tensor, box = self.preprocess(image, rgb=rgb)
+        tensor, box = self.preprocess(image, rgb=rgb, reuse=True)
         return self.postprocess(self.run_backend(tensor), box)
 
     def detect_batch(self, images: Iterable[object], *, rgb: bool = False) -> list[Detections]:
@@ -205,10 +212,7 @@ class FaceDetector:
         for (height, width), indices in by_shape.items():
             for start in range(0, len(indices), limit):
                 chunk = indices[start : start + limit]
-                tensor = np.zeros((len(chunk), 3, height, width), dtype=np.float32)
-                for slot, index in enumerate(chunk):
-                    bgr, box = prepared[index]
-                    make_input(bgr, box, self.manifest.normalization, out=tensor[slot])
+                tensor = self._input.prepare([prepared[index] for index in chunk], height, width)
                 raw = [np.asarray(r) for r in self.run_backend(tensor)]
                 if any(r.shape[0] != len(chunk) for r in raw):
                     raise BackendError(
@@ -333,7 +337,7 @@ class FaceDetector:
         values per anchor), so a mismatched model fails here with ModelLoadError, not later with wrong faces."""
         width, height = self.model_file.input_size or self.input_size or (64, 64)
         box = Letterbox(width, height, width, height, width, height)
-        tensor = make_input(np.zeros((height, width, 3), np.uint8), box, self.manifest.normalization)
+        tensor = self._input.prepare([(np.zeros((height, width, 3), np.uint8), box)], height, width)
         outputs = [np.asarray(o) for o in self.run_backend(tensor)]
         expected_anchors = self.manifest.anchors.num_priors(height, width)
         expected = [

@@ -35,7 +35,7 @@ PRECISIONS = ("fp32", "fp16", "int8", "int8-ptq")
 # What the ``scores`` output holds, and so how post-processing gets a face probability (edge_sdk.postprocess):
 # "softmax": (N, P, 2) probabilities (background, face), the softmax inside the graph; "sigmoid": (N, P, 1) face logits.
 SCORE_ACTIVATIONS = {"softmax": 2, "sigmoid": 1}  # activation → number of score columns (architecture.num_classes)
-LAYOUTS = ("NCHW",)
+LAYOUTS = ("NCHW", "NHWC")  # input layouts: the manifest's default, and a file's own where it differs
 MAX_INPUT_SIDE = 8192
 MAX_STRIDE = 1024
 MAX_FILE_BYTES = 1 << 30  # a model file is read into memory whole; refuse anything absurd before reading it
@@ -78,6 +78,7 @@ class ModelFile:
     exporter: str = ""
     bytes: int | None = None  # size of the file and its extra files together (informational)
     directory: Path | None = field(default=None, compare=False)
+    layout: str | None = None  # this file's input layout where it differs from the manifest's ("NHWC" TFLite files)
 
     @property
     def dynamic(self) -> bool:
@@ -95,6 +96,7 @@ class ModelFile:
         output_names: dict[str, str] | None = None,
         quantization: str | None = None,
         exporter: str = "",
+        layout: str | None = None,
     ) -> ModelFile:
         """The entry of a file just written into ``directory``: checksums and size measured now."""
         extras = tuple(Path(p) for p in extra_files)
@@ -111,6 +113,7 @@ class ModelFile:
             exporter=exporter,
             bytes=sum(p.stat().st_size for p in (Path(path), *extras)),
             directory=Path(directory),
+            layout=layout,
         )
 
     def read_verified(self) -> ModelBytes:
@@ -156,6 +159,8 @@ class ModelFile:
             entry["output_names"] = dict(self.output_names)
         if self.quantization is not None:
             entry["quantization"] = self.quantization
+        if self.layout is not None:
+            entry["layout"] = self.layout
         entry["exporter"] = self.exporter
         return entry
 
@@ -250,6 +255,10 @@ class Manifest:
         exact = [f for f in candidates if f.input_size is not None and f.input_size == input_size]
         dynamic = [f for f in candidates if f.dynamic]
         return (exact or dynamic or [None])[0]
+
+    def layout_of(self, model: ModelFile) -> str:
+        """The input layout of one of this model's files (its own, else the manifest's)."""
+        return model.layout or self.input_layout
 
     def output_names_for(self, model: ModelFile) -> dict[str, str]:
         """Role → tensor name for one of this model's files."""
@@ -503,6 +512,7 @@ def _parse_file(entry: _Field, directory: Path) -> ModelFile:
         names = entry.get("output_names")
         output_names = {role: names.get(role).text() for role in OUTPUT_ROLES}
     quantization = entry.get("quantization", None)
+    layout = entry.get("layout", None)
     return ModelFile(
         path=_parse_path(entry.get("path"), directory),
         format=entry.get("format").text(FORMATS),
@@ -516,6 +526,7 @@ def _parse_file(entry: _Field, directory: Path) -> ModelFile:
         exporter=entry.get("exporter", "").text(empty=True),
         bytes=None if not entry.has("bytes") else entry.get("bytes").integer(0, 16 * MAX_FILE_BYTES),
         directory=directory,
+        layout=None if layout.value is None else layout.text(LAYOUTS),
     )
 
 

@@ -87,7 +87,14 @@ def _write_tflite(ctx: ExportContext, input_size: tuple[int, int] | None, precis
     output_names = export_tflite(ctx.model, path, input_size)
     return [
         ModelFile.of_file(
-            ctx.directory, path, "tflite", precision, input_size, output_names=output_names, exporter=exporter_note()
+            ctx.directory,
+            path,
+            "tflite",
+            precision,
+            input_size,
+            output_names=output_names,
+            exporter=exporter_note(),
+            layout="NHWC",
         )
     ]
 

@@ -63,7 +63,7 @@ def _write_tflite(quantized: QuantizedModel, path: Path, input_size: tuple[int, 
 _WRITERS: dict[str, tuple[Callable[[QuantizedModel, Path, tuple[int, int] | None], tuple[Path, ...]], str]] = {
     "onnx": (_write_onnx, "torch.onnx QDQ"),
     "openvino": (_write_openvino, "openvino convert_model(QDQ ONNX)"),
-    "tflite": (_write_tflite, "litert-torch full-integer"),
+    "tflite": (_write_tflite, "litert-torch full-integer, NHWC input (input transpose dropped, export.tflite_layout)"),
 }
 
 
@@ -140,11 +140,11 @@ def _entry(
     quantization: str,
     exporter: str,
 ) -> ModelFile:
-    output_names = None
+    output_names, layout = None, None
     if fmt == "tflite":  # its converter names the outputs; the runtime finds them by these names
         from .tflite_export import output_names_of
 
-        output_names = output_names_of(written[0])
+        output_names, layout = output_names_of(written[0]), "NHWC"
     log.info("wrote %s (%s, %s)", written[0].name, fmt, precision)
     return ModelFile.of_file(
         directory,
@@ -156,4 +156,5 @@ def _entry(
         output_names=output_names,
         quantization=quantization,
         exporter=exporter,
+        layout=layout,
     )

@@ -10,6 +10,7 @@ import torch
 
 from edge_sdk.backends import BACKENDS
 from edge_sdk.manifest import Manifest, ModelFile
+from edge_sdk.model_input import InputWriter
 from edge_sdk.preprocess import Letterbox, make_input
 
 
@@ -35,23 +36,29 @@ class ParityResult:
 DYNAMIC_PARITY_SIZE = (640, 384)
 
 
-def parity_input(manifest: Manifest, model_file: ModelFile, image_bgr: np.ndarray | None) -> np.ndarray:
-    """A real image letterboxed like the runtime does (or noise if none); dynamic models get a non-square size."""
+def parity_image(model_file: ModelFile, image_bgr: np.ndarray | None) -> tuple[np.ndarray, Letterbox]:
+    """A real image (or uint8 noise if none) and its letterbox into the file's input size; dynamic models get a
+    non-square size."""
     width, height = model_file.input_size or DYNAMIC_PARITY_SIZE
     if image_bgr is None:
-        return np.random.default_rng(0).uniform(-128, 128, (1, 3, height, width)).astype(np.float32)
-    box = Letterbox.fit(image_bgr.shape[1], image_bgr.shape[0], width, height)
-    return make_input(image_bgr, box, manifest.normalization)
+        image_bgr = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return image_bgr, Letterbox.fit(image_bgr.shape[1], image_bgr.shape[0], width, height)
 
 
 def check_parity(
     model: torch.nn.Module, manifest: Manifest, model_file: ModelFile, backend: str, image_bgr: np.ndarray | None = None
 ) -> ParityResult:
-    tensor = parity_input(manifest, model_file, image_bgr)
+    """PyTorch on the float NCHW input against the file run the way the SDK runs it: the backend's own input
+    (:class:`edge_sdk.model_input.InputWriter` for its ``input_spec``: NHWC, quantized or pixels) of the same image."""
+    image, box = parity_image(model_file, image_bgr)
+    tensor = make_input(image, box, manifest.normalization)
     with torch.no_grad():
         reference = [t.numpy() for t in model(torch.from_numpy(tensor))]
     runner = BACKENDS[backend].load_class()(model_file, manifest)
-    outputs = runner.run(tensor)
+    backend_input = InputWriter(runner.input_spec, manifest.normalization).prepare(
+        [(image, box)], box.canvas_height, box.canvas_width
+    )
+    outputs = runner.run(backend_input)
     diffs = {
         role: float(np.abs(np.asarray(out, np.float32) - ref).max())
         for role, out, ref in zip(("boxes", "scores", "landmarks"), outputs, reference)

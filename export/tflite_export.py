@@ -1,4 +1,5 @@
-"""TFLite export with litert-torch (no TensorFlow): fp32, fixed input size, NCHW input like the other formats.
+"""TFLite export with litert-torch (no TensorFlow): fp32 or full-integer, fixed input size; the file takes NHWC input
+(the converter's leading transpose dropped, :mod:`export.tflite_layout`).
 
 The outputs are returned as a dict so that the TFLite signature names them after their roles; their tensor names
 (``serving_default_boxes_output``, ...) are read back from the file and recorded in the manifest entry.
@@ -16,6 +17,7 @@ import torch
 from edge_sdk.manifest import OUTPUT_ROLES
 
 from .onnx_export import OUTPUT_NAMES
+from .tflite_layout import channels_last_note, convert_file
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def export_tflite(
         _NamedOutputs(model).eval(), (torch.zeros(1, 3, height, width),), quant_config=quant_config
     )
     converted.export(str(path))
+    convert_file(path)  # channels-last input: the layout LiteRT computes in (export.tflite_layout)
     names = output_names_of(path)
     log.info("wrote %s (outputs %s)", path, names)
     return names
@@ -61,4 +64,4 @@ def output_names_of(path: Path) -> dict[str, str]:
 
 
 def exporter_note() -> str:
-    return f"litert-torch {version('litert-torch')}, fp32, NCHW input"
+    return channels_last_note(f"litert-torch {version('litert-torch')}, fp32")

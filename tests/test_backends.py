@@ -203,8 +203,8 @@ def test_openvino_bf16_only_when_asked(manifest):
         pytest.skip("this CPU has no bf16: nothing would silently change precision")
     x = np.random.default_rng(0).uniform(-128, 128, (1, 3, 640, 640)).astype(np.float32)
     model_file = file_of(manifest, "openvino")
-    f32 = open_backend("openvino", model_file, manifest).run(x)
-    bf16 = open_backend("openvino", model_file, manifest, inference_precision="bf16").run(x)
+    f32 = open_backend("openvino", model_file, manifest, pixel_input=False).run(x)
+    bf16 = open_backend("openvino", model_file, manifest, inference_precision="bf16", pixel_input=False).run(x)
     reference = open_backend("onnxruntime", file_of(manifest, "onnx"), manifest).run(x)
     f32_diff = max(float(np.abs(a - b).max()) for a, b in zip(f32, reference))
     bf16_diff = max(float(np.abs(a - b).max()) for a, b in zip(bf16, reference))
@@ -251,7 +251,7 @@ def test_tflite_runtime_is_the_fallback(manifest, monkeypatch):
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", fake)
     backend = open_backend("tflite", file_of(manifest, "tflite"), manifest, threads=2)
     assert calls and calls[-1]["num_threads"] == 2
-    assert len(backend.run(np.zeros((1, 3, 640, 640), np.float32))) == 3
+    assert len(backend.run(np.zeros(backend.input_spec.shape(1, 640, 640), np.float32))) == 3
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
     with pytest.raises(BackendUnavailableError, match=r"edge-face-sdk\[tflite\]"):
         open_backend("tflite", file_of(manifest, "tflite"), manifest)
@@ -259,8 +259,8 @@ def test_tflite_runtime_is_the_fallback(manifest, monkeypatch):
 
 def test_tflite_rejects_other_input_sizes_and_devices(manifest):
     backend = open_backend("tflite", file_of(manifest, "tflite"), manifest)
-    with pytest.raises(BackendError, match=r"takes input \(1, 3, 640, 640\)"):
-        backend.run(np.zeros((1, 3, 320, 320), np.float32))
+    with pytest.raises(BackendError, match=r"takes input \(1, 640, 640, 3\)"):
+        backend.run(np.zeros((1, 320, 320, 3), np.float32))
     with pytest.raises(InvalidArgumentError, match="tflite device"):
         open_backend("tflite", file_of(manifest, "tflite"), manifest, device="GPU")
 

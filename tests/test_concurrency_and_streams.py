@@ -94,8 +94,11 @@ sys.exit(0 if end - start < 20 else 4)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 @pytest.mark.parametrize("backend", _bundled_backends())
 def test_long_stream_memory_is_flat(backend):
+    # 5,000 frames where the input shape changes every frame (dynamic files); the fixed 640x640 TFLite file sees one
+    # shape, so 1,000 frames after the warm-up show its steady state (and keep the suite in budget)
+    frames = "2500" if backend == "tflite" else "5000"
     result = subprocess.run(
-        [sys.executable, "-c", STREAM, backend, "5000"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", STREAM, backend, frames], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
     )
     print("\n" + result.stdout.strip())
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]

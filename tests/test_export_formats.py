@@ -173,6 +173,33 @@ def test_int8_input_and_outputs_are_handled(tiny_int8, caplog):
         assert diff <= limit
 
 
+def test_channels_last_input_drops_only_the_transpose(tiny_int8, tmp_path):
+    """``export.tflite_layout``: the NCHW file with its input TRANSPOSE dropped takes NHWC and gives bit-identical
+    outputs for the same values; a file that is already channels-last is refused, not damaged."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export.tflite_layout import LayoutError, channels_last_input
+
+    path, _ = tiny_int8
+    converted = tmp_path / "nhwc.tflite"
+    converted.write_bytes(channels_last_input(path.read_bytes()))
+    nchw, nhwc = Interpreter(model_path=str(path)), Interpreter(model_path=str(converted))
+    for interpreter in (nchw, nhwc):
+        interpreter.allocate_tensors()
+    assert tuple(nchw.get_input_details()[0]["shape"]) == (1, 3, 32, 32)
+    assert tuple(nhwc.get_input_details()[0]["shape"]) == (1, 32, 32, 3)
+    assert nhwc.get_input_details()[0]["quantization"] == nchw.get_input_details()[0]["quantization"]
+    x = np.random.default_rng(2).integers(-128, 128, (1, 3, 32, 32), dtype=np.int8)
+    nchw.set_tensor(nchw.get_input_details()[0]["index"], x)
+    nhwc.set_tensor(nhwc.get_input_details()[0]["index"], np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    nchw.invoke()
+    nhwc.invoke()
+    for a, b in zip(nchw.get_output_details(), nhwc.get_output_details()):
+        assert np.array_equal(nchw.get_tensor(a["index"]), nhwc.get_tensor(b["index"]))
+    with pytest.raises(LayoutError, match="TRANSPOSE"):
+        channels_last_input(converted.read_bytes())
+
+
 # --- post-training int8 baselines ------------------------------------------------------------------------------
 
 

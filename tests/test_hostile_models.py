@@ -349,7 +349,7 @@ def test_padded_openvino_outputs_are_the_anchors_of_the_given_input(manifest_and
 
     manifest, tensor = manifest_and_image
     dynamic = {f.format: f for f in manifest.files if f.dynamic and f.precision == "fp32"}
-    openvino = BACKENDS["openvino"].load_class()(dynamic["openvino"], manifest)
+    openvino = BACKENDS["openvino"].load_class()(dynamic["openvino"], manifest, pixel_input=False)
     onnx = BACKENDS["onnxruntime"].load_class()(dynamic["onnx"], manifest)
     height, width = tensor.shape[2:]
     padded_height, padded_width = openvino.buckets.shape_for(height, width)

@@ -34,11 +34,8 @@ def _findable(package: str) -> bool:
         return False
 
 
-# Order = preference of backend="auto": fastest first at 640x640 fp32 on the x86-64 CPU this was measured on (README
-# "Backends": LiteRT ≤ OpenVINO < ONNX Runtime when idle; LiteRT far ahead when the CPU is shared; LiteRT also loads
-# fastest). A model file given explicitly decides by its format; a runtime that is not installed, or a format the
-# model lacks at the asked size (TFLite is fixed 640x640: input_size=None or 320 goes to OpenVINO), passes the
-# choice down the table.
+# One row per runtime. backend="auto" does not follow this order: it takes the tuned choice of this machine
+# (edge_sdk.tuning), else edge_sdk.detector.AUTO_ORDER (measured, docs/BENCHMARKS.md).
 BACKENDS: dict[str, BackendSpec] = {
     spec.name: spec
     for spec in (
@@ -61,7 +58,7 @@ ALIASES = {
 
 
 def available_backends() -> list[str]:
-    """Backends whose runtime package is installed on this machine, in auto-preference order."""
+    """Backends whose runtime package is installed on this machine (registry order)."""
     return [name for name, spec in BACKENDS.items() if spec.is_installed()]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from .._version import install_hint
 from ..errors import BackendUnavailableError, ModelLoadError
 from ..manifest import OUTPUT_ROLES, Manifest, ModelBytes, ModelFile
+from ..model_input import FLOAT_NCHW, InputSpec, quantize_values
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,14 @@ class QuantParams:
 
 
 def quantize(x: np.ndarray, params: QuantParams | None) -> np.ndarray:
-    """Float → the integer type of ``params`` (round half to even, saturated); unchanged when ``params`` is None."""
+    """Float → the integer type of ``params`` (round half to even, saturated); unchanged when ``params`` is None.
+    An input already in that integer type (written quantized by :class:`edge_sdk.model_input.InputWriter`) passes
+    through as it is."""
     if params is None:
         return np.ascontiguousarray(x, dtype=np.float32)
-    info = np.iinfo(params.dtype)
-    q = np.rint(np.asarray(x, np.float32) / np.float32(params.scale)) + params.zero_point
-    return np.clip(q, info.min, info.max).astype(params.dtype)
+    if x.dtype == params.dtype:
+        return np.ascontiguousarray(x)
+    return quantize_values(x, params.scale, params.zero_point, params.dtype)
 
 
 def batch_limit(dimension: object) -> int | None:
@@ -115,10 +118,12 @@ def dequantize(q: np.ndarray, params: QuantParams | None) -> np.ndarray:
 
 
 class Backend(ABC):
-    """Runs one model file. ``run`` takes an (N,3,H,W) float32 input and returns the raw head tensors
+    """Runs one model file. ``run`` takes the input tensor its :attr:`input_spec` describes — (N,3,H,W) normalized
+    float32 unless the backend says otherwise — and returns the raw head tensors
     ``[boxes (N,P,4), scores (N,P,2), landmarks (N,P,2K)]`` as float32, in that order.
 
-    Quantized inputs/outputs are (de)quantized inside the backend; callers only ever see float32.
+    Quantized outputs are dequantized inside the backend; callers only ever see float32. A quantized input is taken
+    either as float32 (quantized here) or already quantized (what the detector writes, :mod:`edge_sdk.model_input`).
     ``thread_safe`` says whether ``run`` may be called from several threads at once; when it is False the caller
     serializes the calls (FaceDetector does). ``max_batch`` is the largest N the model file takes: None when its
     batch dimension is dynamic, 1 for files exported with a fixed batch of one.
@@ -127,6 +132,7 @@ class Backend(ABC):
     name: str = ""
     thread_safe: bool = False
     max_batch: int | None = 1
+    input_spec: InputSpec = FLOAT_NCHW
 
     def __init__(self, model: ModelFile, manifest: Manifest, threads: int | None = None, device: str | None = None):
         self.model = model

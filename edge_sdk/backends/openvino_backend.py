@@ -21,6 +21,8 @@ import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
 from ..manifest import Manifest, ModelBytes, ModelFile
+from ..model_input import PIXELS_NHWC, integer_mean, pad_value
+from ..preprocess import Normalization
 from .base import Backend, OutputInfo, import_runtime
 from .shapes import SHAPE_MULTIPLE, ShapeBuckets, crop_outputs, pad_to
 
@@ -46,6 +48,9 @@ class OpenVinoBackend(Backend):
     # Dynamic H x W inputs are padded up to a multiple of this, coarsened when a stream uses more shapes than the CPU
     # plugin's shape cache holds (ShapeBuckets); None: every input at its own shape.
     shape_multiple: int | None = SHAPE_MULTIPLE
+    # Take the uint8 BGR canvas and let the compiled model convert, reorder and normalize it (PrePostProcessor):
+    # it costs the runtime ~0.1-0.3 ms and saves the ~1 ms float pass in numpy. False: normalized float32 input.
+    pixel_input: bool = True
 
     def __init__(
         self,
@@ -54,6 +59,7 @@ class OpenVinoBackend(Backend):
         threads: int | None = None,
         device: str | None = None,
         inference_precision: str | None = None,
+        pixel_input: bool | None = None,
     ):
         super().__init__(model, manifest, threads, (device or "CPU").upper())
         ov = import_runtime("openvino", extra="openvino", backend=self.name)
@@ -82,12 +88,17 @@ class OpenVinoBackend(Backend):
                     weights=ov.Tensor(np.frombuffer(weights, dtype=np.uint8).copy()),
                 )
             )
+            wants_pixels = self.pixel_input if pixel_input is None else pixel_input
+            if wants_pixels and integer_mean(manifest.normalization) and manifest.layout_of(model) == "NCHW":
+                self._model = _with_pixel_input(ov, self._model, manifest.normalization)
+                self.input_spec = PIXELS_NHWC
             input_shape = self._model.inputs[0].get_partial_shape()
             # A dynamic batch over a fixed H x W: compile one static-shape model per batch size asked for (static
             # shapes run ~10 % faster than the dynamic-batch model at batch 1); a dynamic H x W model is compiled as is.
             self._static_per_batch = input_shape[0].is_dynamic and all(d.is_static for d in list(input_shape)[1:])
             self.max_batch = None if input_shape[0].is_dynamic else input_shape[0].get_length()
-            dynamic_size = input_shape[2].is_dynamic or input_shape[3].is_dynamic
+            self._spatial = (1, 2) if self.input_spec.layout == "NHWC" else (2, 3)
+            dynamic_size = any(input_shape[axis].is_dynamic for axis in self._spatial)
             self.buckets = (
                 ShapeBuckets(self.shape_multiple, CPU_SHAPE_CACHE) if dynamic_size and self.shape_multiple else None
             )
@@ -97,6 +108,7 @@ class OpenVinoBackend(Backend):
             raise ModelLoadError(
                 f"openvino could not compile {model.path.name} for {self.device} with {config}: {exc}"
             ) from exc
+        self._pad_value = pad_value(self.input_spec, manifest.normalization)
         self._output_index = self.match_outputs(
             [OutputInfo(tuple(sorted(o.get_names())), _shape(o)) for o in self.compiled.outputs]
         )
@@ -126,10 +138,10 @@ class OpenVinoBackend(Backend):
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         if np.ndim(tensor) != 4:
-            raise BackendError(f"openvino takes an (N, 3, H, W) input, got shape {np.shape(tensor)}")
-        height, width = int(tensor.shape[2]), int(tensor.shape[3])
+            raise BackendError(f"openvino takes a 4-D {self.input_spec.layout} input, got shape {np.shape(tensor)}")
+        height, width = (int(tensor.shape[axis]) for axis in self._spatial)
         padded_height, padded_width = self.buckets.shape_for(height, width) if self.buckets else (height, width)
-        padded = pad_to(tensor, padded_height, padded_width)
+        padded = pad_to(tensor, padded_height, padded_width, self.input_spec.layout, self._pad_value)
         try:  # infer requests are reused (so not thread-safe: the caller serializes)
             result = self._request_for(int(tensor.shape[0])).infer({0: padded}, share_inputs=True)
             outputs = [np.asarray(result[i], dtype=np.float32) for i in self._output_index]
@@ -142,6 +154,23 @@ class OpenVinoBackend(Backend):
         info["inference_precision"] = self.inference_precision or "device default"
         info["shape_multiple"] = self.buckets.multiple if self.buckets else None
         return info
+
+
+def _with_pixel_input(ov: object, model: object, norm: Normalization) -> object:
+    """``model`` (NCHW, normalized float input) taking the uint8 BGR canvas (NHWC) instead: element type conversion,
+    channel reversal for RGB models, mean and scale compiled into the graph by OpenVINO's PrePostProcessor."""
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+    if norm.channel_order == "RGB":
+        steps.reverse_channels()
+    steps.mean([float(m) for m in norm.mean])
+    if any(s != 1.0 for s in norm.std):
+        steps.scale([float(s) for s in norm.std])
+    return ppp.build()
 
 
 def _weights_of(model: ModelFile, files: ModelBytes) -> bytes | None:

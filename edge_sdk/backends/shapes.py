@@ -33,12 +33,22 @@ def bucket_shape(height: int, width: int, multiple: int = SHAPE_MULTIPLE) -> tup
     return math.ceil(height / multiple) * multiple, math.ceil(width / multiple) * multiple
 
 
-def pad_to(tensor: np.ndarray, height: int, width: int) -> np.ndarray:
-    """An (N, C, h, w) tensor zero-padded at the bottom/right to (N, C, ``height``, ``width``)."""
-    n, c, h, w = tensor.shape
+def pad_to(
+    tensor: np.ndarray, height: int, width: int, layout: str = "NCHW", fill: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """An (N, C, h, w) tensor (or (N, h, w, C) for ``layout="NHWC"``) padded at the bottom/right to ``height`` x
+    ``width`` with ``fill`` (per channel, or one value): the normalized mean, so the padding is the letterbox's."""
+    channels_last = layout == "NHWC"
+    n, h, w = (tensor.shape[0], *tensor.shape[1:3]) if channels_last else (tensor.shape[0], *tensor.shape[2:4])
     if (h, w) == (height, width):
         return tensor
-    padded = np.zeros((n, c, height, width), dtype=tensor.dtype)
+    if channels_last:
+        padded = np.empty((n, height, width, tensor.shape[3]), dtype=tensor.dtype)
+        padded[...] = fill
+        padded[:, :h, :w] = tensor
+        return padded
+    padded = np.empty((n, tensor.shape[1], height, width), dtype=tensor.dtype)
+    padded[...] = np.reshape(fill, (-1, 1, 1)) if np.ndim(fill) else fill
     padded[:, :, :h, :w] = tensor
     return padded
 

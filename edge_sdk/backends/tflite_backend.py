@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
 from ..manifest import Manifest, ModelFile
+from ..model_input import InputSpec
 from .base import Backend, OutputInfo, QuantParams, batch_limit, dequantize, import_runtime, quantize
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class TfliteBackend(Backend):
             raise ModelLoadError(f"{model.path.name} has {len(inputs)} inputs, expected 1")
         self._input = inputs[0]
         self._input_quant = _quant_params(self._input)
+        self.input_spec = _input_spec(self._input_quant, manifest.layout_of(model), self.input_shape, model.path.name)
         self.max_batch = batch_limit(self.input_shape[0])
         outputs = self.interpreter.get_output_details()
         # TFLite converters name outputs their own way: the manifest entry records them; a file from elsewhere is
@@ -74,6 +76,17 @@ class TfliteBackend(Backend):
         info = super().describe()
         info["quantized_io"] = self._input_quant is not None or any(q is not None for _, q in self._outputs)
         return info
+
+
+def _input_spec(quant: QuantParams | None, layout: str, shape: tuple[int, ...], file: str) -> InputSpec:
+    """The input the file takes: its layout from the manifest (checked against the tensor's shape), float32 or
+    quantized to its integer type (the detector then writes the quantized values directly)."""
+    channels = shape[1] if layout == "NCHW" else shape[-1]
+    if len(shape) != 4 or channels != 3:
+        raise ModelLoadError(f"{file}: the manifest says input layout {layout}, but the file's input has shape {shape}")
+    if quant is None:
+        return InputSpec("float", layout)
+    return InputSpec("quantized", layout, quant.scale, quant.zero_point, quant.dtype.name)
 
 
 def _quant_params(details: dict) -> QuantParams | None:

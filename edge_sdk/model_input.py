@@ -1,0 +1,246 @@
+"""The fast path into the model: a letterboxed image written straight into the tensor a backend's ``run`` takes,
+in reused buffers.
+
+A backend says what its input is (:class:`InputSpec`): normalized float32 (NCHW or NHWC), the normalized values
+already quantized to the file's integer type (TFLite int8), or the uint8 BGR canvas itself when the runtime does the
+normalization inside the compiled model (OpenVINO's PrePostProcessor). An :class:`InputWriter` does the one pass that
+spec needs — resize into place, then a per-plane subtract, or a 256-entry lookup table per channel that maps a pixel
+straight to its quantized value (the composition of normalization and quantization, so the result is bit-identical
+to normalizing in float and quantizing after), or nothing — and pads with the value that the normalized mean maps to.
+
+Buffers are reused per thread (:class:`InputBuffers`), keyed by shape and bounded, so a steady stream allocates
+nothing per frame and a stream of changing sizes holds at most a few canvases.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .preprocess import Letterbox, Normalization
+
+KINDS = ("float", "quantized", "pixels")
+LAYOUTS = ("NCHW", "NHWC")
+# Canvas shapes kept per thread: a stream uses one; batches and varying original-resolution frames a few more.
+BUFFERS_KEPT = 4
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a backend's ``run`` takes for one batch.
+
+    ``kind``: "float" (normalized float32), "quantized" (normalized, then ``real = scale * (q - zero_point)`` in
+    ``dtype``), "pixels" (the uint8 BGR canvas; the model normalizes). ``layout``: "NCHW" or "NHWC".
+    """
+
+    kind: str = "float"
+    layout: str = "NCHW"
+    scale: float = 1.0
+    zero_point: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS or self.layout not in LAYOUTS:
+            raise ValueError(f"unknown input spec {self.kind!r}/{self.layout!r}")
+        if self.kind == "pixels" and (self.layout != "NHWC" or self.dtype != "uint8"):
+            raise ValueError("a pixels input is the uint8 NHWC canvas")
+
+    def shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+        return (batch, 3, height, width) if self.layout == "NCHW" else (batch, height, width, 3)
+
+
+FLOAT_NCHW = InputSpec()
+PIXELS_NHWC = InputSpec("pixels", "NHWC", dtype="uint8")
+
+
+def integer_mean(norm: Normalization) -> bool:
+    """Whether padding the uint8 canvas with the mean makes exactly 0 after normalization (a ``pixels`` input needs
+    this to match the float path bit for bit)."""
+    return all(float(m).is_integer() and 0 <= m <= 255 for m in norm.mean)
+
+
+def pad_value(spec: InputSpec, norm: Normalization) -> np.ndarray:
+    """Per channel (in the tensor's channel order), the value that padding takes: what the normalized mean is in
+    ``spec``'s terms (0.0; the quantized 0; the mean pixel, BGR, for a pixels input)."""
+    if spec.kind == "pixels":
+        if not integer_mean(norm):
+            raise ValueError(f"a pixels input needs an integer mean in 0..255, got {norm.mean}")
+        sources = _model_channels(norm)
+        return np.array([norm.mean[sources.index(c)] for c in range(3)], np.uint8)
+    if spec.kind == "quantized":
+        return np.array([_quantize(np.float32(0.0), spec)] * 3, dtype=spec.dtype)
+    return np.zeros(3, np.float32)
+
+
+def _model_channels(norm: Normalization) -> tuple[int, int, int]:
+    """For each of the model's channels, the BGR canvas channel it reads."""
+    return (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
+
+
+class InputWriter:
+    """Writes letterboxed BGR images into the input tensor of one :class:`InputSpec` (one model file)."""
+
+    def __init__(self, spec: InputSpec, norm: Normalization):
+        self.spec, self.norm = spec, norm
+        self._sources = _model_channels(norm)
+        self.pad_value = pad_value(spec, norm)
+        if spec.kind == "quantized":
+            self._tables = self._quantization_tables()
+        elif spec.kind == "float":
+            self._mean = np.array(norm.mean, np.float32)
+            self._inv_std = None if all(s == 1.0 for s in norm.std) else (1.0 / np.array(norm.std, np.float32))
+        self._buffers = InputBuffers(self)
+
+    def _quantization_tables(self) -> np.ndarray:
+        """(256, 3): for each model channel, every uint8 pixel value → its quantized normalized value, computed with
+        the same float32 steps as normalizing then quantizing one pixel (so the lookup is bit-identical)."""
+        pixels = np.arange(256, dtype=np.uint8)
+        columns = []
+        for mean, std in zip(self.norm.mean, self.norm.std):
+            values = np.subtract(pixels, np.float32(mean), dtype=np.float32)
+            if std != 1.0:
+                values *= np.float32(1.0 / std)
+            columns.append(_quantize(values, self.spec))
+        return np.stack(columns, axis=1)
+
+    def new_tensor(self, batch: int, height: int, width: int) -> np.ndarray:
+        tensor = np.empty(self.spec.shape(batch, height, width), dtype=self.spec.dtype)
+        for slot in range(batch):
+            self.fill(tensor[slot])
+        return tensor
+
+    def fill(self, slot: np.ndarray) -> None:
+        """Set one image's slot to the padding value (the normalized mean)."""
+        if self.spec.layout == "NHWC":
+            slot[...] = self.pad_value
+        else:
+            for plane, value in enumerate(self.pad_value):
+                slot[plane] = value
+
+    def write(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
+        """Letterbox ``image_bgr`` into ``slot`` (one image of the tensor), whose padding must already hold the pad
+        value outside ``box``'s resized area (:meth:`fill`, or an earlier write with the same geometry)."""
+        height, width = box.resized_height, box.resized_width
+        resize = (width, height) != (box.src_width, box.src_height)
+        if self.spec.kind == "pixels":  # resize straight into the canvas; the model does the rest
+            region = slot[:height, :width]
+            if resize:
+                cv2.resize(image_bgr, (width, height), dst=region, interpolation=_interpolation(box))
+            else:
+                region[...] = image_bgr
+            return
+        if resize:
+            image_bgr = self._buffers.resized(image_bgr, box)
+        if self.spec.kind == "quantized":
+            self._write_quantized(image_bgr, box, slot)
+        else:
+            self._write_float(image_bgr, box, slot)
+
+    def _write_float(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
+        height, width = box.resized_height, box.resized_width
+        if self.spec.layout == "NHWC":
+            region = slot[:height, :width]
+            source = image_bgr if self._sources == (0, 1, 2) else image_bgr[:, :, self._sources]
+            np.subtract(source, self._mean, out=region, dtype=np.float32)
+            if self._inv_std is not None:
+                region *= self._inv_std
+            return
+        # one pass per plane, straight into the tensor: no HxWx3 float temporary and no transpose copy
+        for plane, source in enumerate(self._sources):
+            target = slot[plane, :height, :width]
+            np.subtract(image_bgr[:, :, source], self._mean[plane], out=target, dtype=np.float32)
+            if self._inv_std is not None:
+                target *= self._inv_std[plane]
+
+    def _write_quantized(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
+        height, width = box.resized_height, box.resized_width
+        if self.spec.layout == "NHWC":
+            table = self._tables if self._sources == (0, 1, 2) else self._tables[:, [2, 1, 0]]
+            # cv2.LUT maps channel c of the image through column c of the table: BGR pixels → model-order values
+            cv2.LUT(image_bgr, np.ascontiguousarray(table).reshape(1, 256, 3), dst=slot[:height, :width])
+            if self._sources != (0, 1, 2):
+                slot[:height, :width] = slot[:height, :width, ::-1].copy()
+            return
+        for plane, source in enumerate(self._sources):
+            np.take(self._tables[:, plane], image_bgr[:, :, source], out=slot[plane, :height, :width])
+
+    def prepare(self, images: list[tuple[np.ndarray, Letterbox]], height: int, width: int) -> np.ndarray:
+        """The input tensor of one model call: ``images`` (BGR, letterbox) into this thread's reused buffer of
+        shape (len(images), ...) at canvas ``height`` x ``width``. Valid until this thread's next call."""
+        return self._buffers.tensor_for(images, height, width)
+
+
+def _interpolation(box: Letterbox) -> int:
+    """INTER_AREA when shrinking (no aliasing of small faces: +0.35 AP Easy over INTER_LINEAR on the 626 val images
+    at 640), INTER_LINEAR when enlarging."""
+    return cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR
+
+
+def quantize_values(
+    values: np.ndarray | np.float32, scale: float, zero_point: int, dtype: np.dtype | str
+) -> np.ndarray:
+    """Float → integer ``dtype``: ``rint(x / scale) + zero_point`` (round half to even), saturated. The one
+    definition, used by the backends for float inputs and by the lookup tables here."""
+    info = np.iinfo(np.dtype(dtype))
+    q = np.rint(np.asarray(values, np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _quantize(values: np.ndarray | np.float32, spec: InputSpec) -> np.ndarray:
+    return quantize_values(values, spec.scale, spec.zero_point, spec.dtype)
+
+
+class InputBuffers:
+    """Per-thread reused tensors (keyed by shape, least recently used dropped beyond :data:`BUFFERS_KEPT`) and the
+    geometry last written into each slot, so padding is re-filled only when the letterbox changes."""
+
+    def __init__(self, writer: InputWriter):
+        self._writer = writer
+        self._local = threading.local()
+
+    def _state(self) -> tuple[OrderedDict, OrderedDict]:
+        local = self._local
+        if not hasattr(local, "tensors"):
+            local.tensors, local.resized = OrderedDict(), OrderedDict()
+        return local.tensors, local.resized
+
+    def tensor_for(self, images: list[tuple[np.ndarray, Letterbox]], height: int, width: int) -> np.ndarray:
+        tensors, _ = self._state()
+        key = (len(images), height, width)
+        entry = tensors.get(key)
+        if entry is None:
+            entry = [self._writer.new_tensor(*key), [None] * len(images)]
+            tensors[key] = entry
+            _trim(tensors)
+        tensors.move_to_end(key)
+        tensor, geometry = entry
+        for slot, (image, box) in enumerate(images):
+            written = (box.resized_width, box.resized_height)
+            if geometry[slot] not in (None, written):
+                self._writer.fill(tensor[slot])
+            self._writer.write(image, box, tensor[slot])
+            geometry[slot] = written
+        return tensor
+
+    def resized(self, image_bgr: np.ndarray, box: Letterbox) -> np.ndarray:
+        """``image_bgr`` resized to ``box``'s resized size, in a reused buffer (for the float and quantized kinds,
+        whose second pass reads it)."""
+        _, resized = self._state()
+        key = (box.resized_height, box.resized_width, image_bgr.shape[2])
+        buffer = resized.get(key)
+        if buffer is None:
+            buffer = resized[key] = np.empty(key, np.uint8)
+            _trim(resized)
+        resized.move_to_end(key)
+        return cv2.resize(
+            image_bgr, (box.resized_width, box.resized_height), dst=buffer, interpolation=_interpolation(box)
+        )
+
+
+def _trim(cache: OrderedDict) -> None:
+    while len(cache) > BUFFERS_KEPT:
+        cache.popitem(last=False)
