@@ -218,7 +218,8 @@ def preprocess_note(report: dict[str, Any]) -> str:
     if not notes:
         return ""
     return (
-        "- Preprocessing (letterbox resize + normalise into the float tensor) is the SDK's largest overhead, and "
+        "- Preprocessing (letterbox resize + writing the input the backend takes: float, quantized or, for OpenVINO, "
+        "the uint8 canvas) is the SDK's largest overhead, and "
         "the reference does the same job faster (1 thread): " + "; ".join(notes) + ". Decode + NMS stays under "
         "a millisecond."
     )
@@ -387,6 +388,8 @@ def write_doc(report: dict[str, Any], doc_path: Path) -> Path:
         "tracking": "Not measured yet: `python -m benchmarks.tracking --doc docs/BENCHMARKS.md`.",
         "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`.",
         "stream-memory": "Not measured yet: `python -m benchmarks.memory stream --doc docs/BENCHMARKS.md`.",
+        "auto-pick": "Not measured yet: `python -m benchmarks.auto_pick --out out/auto_pick --doc docs/BENCHMARKS.md "
+        "--readme README.md`.",
     }
     doc_path.write_text(render(report, links, {name: block(doc_path, name, text) for name, text in missing.items()}))
     return doc_path

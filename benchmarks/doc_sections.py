@@ -14,6 +14,7 @@ SECTIONS = {
     "tracking": "benchmarks.tracking",
     "cold-start": "benchmarks.cold_start",
     "stream-memory": "benchmarks.memory",
+    "auto-pick": "benchmarks.auto_pick",
 }
 
 
