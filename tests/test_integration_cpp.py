@@ -36,7 +36,7 @@ from edge_sdk.nms import pairwise_iou
 from edge_sdk.records import FrameInfo, detection_record, schema
 
 from .conftest import IN_CI, REPO_ROOT, require
-from .integration_support import real_images, require_binary
+from .integration_support import RECORD_KEYS, real_images, require_binary
 
 PNG = REPO_ROOT / "samples" / "astronaut.png"
 MODEL_DIR = BUNDLED_DIR / DEFAULT_MODEL
@@ -48,19 +48,7 @@ MISSING_DEPENDENCY_HINTS = ("stb_image not found", "nlohmann_json", "OpenSSL")
 #: local time instead of UTC falls outside the run's time window
 LOCAL_TIME_ZONE = "IST-5:30"
 #: the record keys the C++ program fills exactly as Python does (not the timestamp, latency, backend or faces)
-SHARED_KEYS = (
-    "schema_version",
-    "image",
-    "frame",
-    "media_time_ms",
-    "width",
-    "height",
-    "model",
-    "model_file",
-    "model_sha256",
-    "precision",
-    "input_size",
-)
+SHARED_KEYS = tuple(sorted(RECORD_KEYS - {"timestamp", "latency_ms", "backend", "faces"}))
 
 
 @pytest.fixture(scope="module")
