@@ -15,6 +15,7 @@ SECTIONS = {
     "cold-start": "benchmarks.cold_start",
     "stream-memory": "benchmarks.memory",
     "auto-pick": "benchmarks.auto_pick",
+    "letterbox-resize": "benchmarks.letterbox_resize",
 }
 
 

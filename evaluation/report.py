@@ -226,7 +226,8 @@ def render(rows: list[tuple[Run, dict[str, Any]]], fddb_rows: list[tuple[Run, di
         "- **Ours vs the reference** (same weights): the reference package truncates its boxes to whole pixels; scored",
         "  with the same truncation our original-size AP equals the reference's to within 0.001",
         "  (`tests/test_accuracy_vs_reference.py`). At 640 ours is higher because the letterbox downscales with",
-        "  area interpolation and pads with the mean (the reference path resizes bilinearly and pads with black).",
+        "  area averaging (MODEL_CONTRACT.md §3) and pads with the mean (the reference path resizes bilinearly and",
+        "  pads with black).",
         "- **Tiling**: for a fixed-input model (TFLite, NPUs) tiles at native resolution lift Hard AP far above one",
         "  640 pass. Where a dynamic-shape backend can spend the same pixels on one upscaled pass (1440), "
         "that pass wins",

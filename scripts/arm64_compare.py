@@ -6,9 +6,13 @@
 Faces are matched one to one by IoU (greedy, highest first). The same faces means: every face on one side has its
 partner on the other (IoU >= 0.5); a face without one is tolerated only when its score lies within BORDERLINE of the
 score threshold (int8 rounding may push such a face across it) and is reported. Box, landmark and score differences are
-measured over matched faces. fp32 must agree to a fraction of a pixel. int8 kernels round differently on Arm and on x86
-(as two x86 runtimes do), so int8 boxes are held to a share of the face's height, and the report puts the difference
-next to int8's own error on x86 (int8 vs fp32, same images) for scale.
+measured over matched faces. fp32 must agree to 1 % of the face's height: the model agrees to float rounding, but the
+letterbox's INTER_LINEAR step is OpenCV's own per platform (on Arm its HAL, carotene/KleidiCV, rounds 1 level
+differently on about a quarter of the pixels, measured under qemu; INTER_AREA's halving and INTER_LINEAR_EXACT are bit
+for bit the same), which moves boxes by a few tenths of a pixel. int8 kernels round differently on Arm and on x86 (as
+two x86 runtimes do), and int8 amplifies the letterbox's 1-level differences, so int8 is held to 5 % of the face's
+height and 0.1 in score (x86 int8's own score error against fp32 is up to 0.11 on these images); the report puts the
+difference next to int8's own error on x86 (int8 vs fp32, same images) for scale.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 LIMITS = {
-    "fp32": {"box_px": 0.1, "box_rel": None, "score": 1e-3},
-    "int8": {"box_px": None, "box_rel": 0.05, "score": 0.05},
+    "fp32": {"box_px": None, "box_rel": 0.01, "score": 0.02},
+    "int8": {"box_px": None, "box_rel": 0.05, "score": 0.1},
 }  # box_rel: share of the face's height
 MIN_IOU = 0.5
 BORDERLINE = 0.02

@@ -102,12 +102,12 @@ def test_identical_detections_pass(tmp_path: Path, x86: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "precision, shift, fails", [("fp32", 0.05, False), ("fp32", 0.5, True), ("int8", 3.0, False), ("int8", 12.0, True)]
+    "precision, shift, fails", [("fp32", 0.5, False), ("fp32", 2.0, True), ("int8", 3.0, False), ("int8", 12.0, True)]
 )
 def test_a_moved_box_fails_beyond_the_limits(
     tmp_path: Path, x86: dict, precision: str, shift: float, fails: bool
 ) -> None:
-    """fp32 must agree within 0.1 px; int8 within 5 % of the face's height (the face is ~120 px tall)."""
+    """fp32 must agree within 1 % of the face's height, int8 within 5 % (the face is ~120 px tall)."""
     arm = _as_arm(x86)
     result = next(r for r in arm["results"] if r["precision"] == precision)
     result["boxes"][0][0] += shift

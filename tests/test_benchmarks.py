@@ -277,3 +277,42 @@ def test_int8_sensitivity_removes_each_parts_activation_rounding_and_scores_it(s
         for node in bare.graph.node:
             del node.metadata_props[:]
         tool.without_activation_rounding(bare, "")
+
+
+def test_letterbox_resize_benchmark_changes_only_the_resize(shared_data, tmp_path):
+    """The SDK row is exactly what ``detect()`` does (the image resized outside, then padded only, gives the same
+    faces as detect() on the original), and the CLI times and scores all three methods on real val images."""
+    require("openvino", "the benchmark scores with the OpenVINO backend")
+    require("scipy", "the WIDER FACE .mat ground truth")
+    import cv2
+
+    from benchmarks import letterbox_resize as tool
+    from edge_sdk import FaceDetector
+
+    paths = tool.wider_images(shared_data, 4)
+    detector = FaceDetector(backend="openvino", input_size=640, score_threshold=0.1)
+    faces = 0
+    for path in paths.values():
+        image = cv2.imread(str(path))
+        box = detector.letterbox_for(image.shape[1], image.shape[0])
+        assert tool.supersampling(box) > 1  # the path this benchmark is about
+        direct = detector.detect(image)
+        via_resized = detector.detect(tool.METHODS["sdk"](image, box))
+        assert len(direct) == len(via_resized)
+        np.testing.assert_allclose(box.boxes_to_original(via_resized.boxes), direct.boxes, atol=1e-3)
+        np.testing.assert_array_equal(via_resized.scores, direct.scores)
+        faces += len(direct)
+    assert faces > 0
+
+    out, doc = tmp_path / "out", tmp_path / "BENCHMARKS.md"
+    doc.write_text("before\n<!-- letterbox-resize:start -->\nold\n<!-- letterbox-resize:end -->\nafter\n")
+    argv = ["--data-root", str(shared_data), "--out", str(out), "--sizes", "320", "--limit", "3"]
+    assert tool.main([*argv, "--timing-images", "2", "--rounds", "1", "--doc", str(doc)]) == 0
+    result = json.loads((out / "letterbox_resize.json").read_text())
+    (row,) = result["rows"]
+    assert set(row["ap"]) == set(row["ms_1_thread"]) == set(tool.METHODS)
+    assert all(0 < ap[s] <= 1 for ap in row["ap"].values() for s in ("easy", "medium", "hard"))
+    assert all(ms > 0 for ms in row["ms_2_threads"].values())
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert text.count("| 320 |") == 3

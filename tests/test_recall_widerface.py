@@ -15,7 +15,7 @@ import pytest
 
 from edge_sdk import FaceDetector
 from edge_sdk.nms import pairwise_iou
-from edge_sdk.preprocess import Letterbox
+from edge_sdk.preprocess import Letterbox, resize_for_letterbox
 
 from .conftest import require
 
@@ -53,11 +53,7 @@ def reference_boxes(image_bgr: np.ndarray, input_size: int | None) -> np.ndarray
     scale = (1.0, 1.0)
     if input_size is not None:
         box = Letterbox.fit(image_bgr.shape[1], image_bgr.shape[0], input_size, input_size)
-        resized = cv2.resize(
-            image_bgr,
-            (box.resized_width, box.resized_height),
-            interpolation=cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR,
-        )
+        resized = resize_for_letterbox(image_bgr, box)
         canvas = np.empty((input_size, input_size, 3), np.uint8)
         canvas[:] = (104, 117, 127)  # the reference subtracts this mean: padding becomes 0, as in our runtime
         canvas[: box.resized_height, : box.resized_width] = resized

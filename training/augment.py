@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge_sdk.preprocess import Letterbox
+from edge_sdk.preprocess import Letterbox, resize_for_letterbox
 
 # Mirror: image-left ↔ image-right points (left eye, right eye, nose, left mouth, right mouth).
 MIRROR_LANDMARKS = np.array([1, 0, 2, 4, 3])
@@ -161,11 +161,7 @@ def augment(
     ann = clip_and_filter(ann, image.shape[1], image.shape[0], 0.0)
     if not cfg.enabled:
         box = Letterbox.fit(image.shape[1], image.shape[0], size, size)
-        resized = cv2.resize(
-            image,
-            (box.resized_width, box.resized_height),
-            interpolation=cv2.INTER_AREA if box.scale_x < 1 else cv2.INTER_LINEAR,
-        )
+        resized = resize_for_letterbox(image, box)
         canvas = np.empty((size, size, 3), np.uint8)
         canvas[:] = np.asarray(mean, dtype=np.float32).round().astype(np.uint8)
         canvas[: box.resized_height, : box.resized_width] = resized

@@ -28,54 +28,6 @@ Letterbox Letterbox::pad_to_multiple(int src_w, int src_h, int multiple) {
 }
 
 // --- resizing, as OpenCV does it --------------------------------------------------------------------------------
-namespace {
-struct AreaTap {
-    int dst, src;
-    float weight;
-};
-
-// OpenCV's computeResizeAreaTab: each destination pixel averages the source span it covers, partial pixels weighted.
-std::vector<AreaTap> area_taps(int ssize, int dsize, double scale) {
-    std::vector<AreaTap> taps;
-    for (int dx = 0; dx < dsize; ++dx) {
-        const double fsx1 = dx * scale, fsx2 = fsx1 + scale;
-        const double cell = std::min(scale, ssize - fsx1);
-        int sx1 = static_cast<int>(std::ceil(fsx1)), sx2 = static_cast<int>(std::floor(fsx2));
-        sx2 = std::min(sx2, ssize - 1);
-        sx1 = std::min(sx1, sx2);
-        if (sx1 - fsx1 > 1e-3) taps.push_back({dx, sx1 - 1, static_cast<float>((sx1 - fsx1) / cell)});
-        for (int sx = sx1; sx < sx2; ++sx) taps.push_back({dx, sx, static_cast<float>(1.0 / cell)});
-        if (fsx2 - sx2 > 1e-3)
-            taps.push_back({dx, sx2, static_cast<float>(std::min(std::min(fsx2 - sx2, 1.0), cell) / cell)});
-    }
-    return taps;
-}
-
-uint8_t saturate(float v) { return static_cast<uint8_t>(std::min(255L, std::max(0L, std::lrint(v)))); }
-}  // namespace
-
-std::vector<uint8_t> resize_area(const ImageBGR& src, int dst_w, int dst_h) {
-    const auto xtaps = area_taps(src.width, dst_w, static_cast<double>(src.width) / dst_w);
-    const auto ytaps = area_taps(src.height, dst_h, static_cast<double>(src.height) / dst_h);
-    // horizontal pass per source row (float), then vertical accumulation, rounding once at the end
-    std::vector<float> rows(static_cast<size_t>(src.height) * dst_w * 3, 0.f);
-    for (int y = 0; y < src.height; ++y) {
-        const uint8_t* in = &src.pixels[static_cast<size_t>(y) * src.width * 3];
-        float* out = &rows[static_cast<size_t>(y) * dst_w * 3];
-        for (const auto& t : xtaps)
-            for (int c = 0; c < 3; ++c) out[t.dst * 3 + c] += in[t.src * 3 + c] * t.weight;
-    }
-    std::vector<float> acc(static_cast<size_t>(dst_h) * dst_w * 3, 0.f);
-    for (const auto& t : ytaps) {
-        const float* in = &rows[static_cast<size_t>(t.src) * dst_w * 3];
-        float* out = &acc[static_cast<size_t>(t.dst) * dst_w * 3];
-        for (int i = 0; i < dst_w * 3; ++i) out[i] += in[i] * t.weight;
-    }
-    std::vector<uint8_t> dst(acc.size());
-    std::transform(acc.begin(), acc.end(), dst.begin(), saturate);
-    return dst;
-}
-
 // OpenCV's 8-bit INTER_LINEAR, integer for integer: half-pixel centres clamped at the borders, weights in 11-bit
 // fixed point, a horizontal pass into int rows, then the vertical blend as OpenCV's SIMD path rounds it
 // ((row >> 4) * weight >> 16 per row, a rounding shift by 2). A float blend differs by 1 on ~11% of the pixels.
@@ -121,6 +73,41 @@ std::vector<uint8_t> resize_linear(const ImageBGR& src, int dst_w, int dst_h) {
         }
     }
     return dst;
+}
+
+// OpenCV's INTER_AREA by exactly 2 (its vectorized integer path): the 2x2 sum, rounded half up.
+std::vector<uint8_t> halve_area(const ImageBGR& src) {
+    const int w = src.width / 2, h = src.height / 2;
+    const size_t in_row = static_cast<size_t>(src.width) * 3, out_row = static_cast<size_t>(w) * 3;
+    std::vector<uint8_t> dst(static_cast<size_t>(h) * out_row);
+    for (int y = 0; y < h; ++y) {
+        const uint8_t* r0 = &src.pixels[2 * y * in_row];
+        const uint8_t* r1 = r0 + in_row;
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c) {
+                const size_t i = static_cast<size_t>(2 * x) * 3 + c;
+                dst[y * out_row + x * 3 + c] = static_cast<uint8_t>((r0[i] + r0[i + 3] + r1[i] + r1[i + 3] + 2) >> 2);
+            }
+    }
+    return dst;
+}
+
+int supersampling(const Letterbox& box) {
+    if (box.scale_x() >= 1 && box.scale_y() >= 1) return 1;
+    const double factor = std::max(static_cast<double>(box.src_width) / box.resized_width,
+                                   static_cast<double>(box.src_height) / box.resized_height);
+    int k = 2;
+    while (2.0 * k <= factor) k *= 2;
+    return k;
+}
+
+std::vector<uint8_t> resize_for_letterbox(const ImageBGR& image, const Letterbox& box) {
+    const int k = supersampling(box);
+    if (k == 1) return resize_linear(image, box.resized_width, box.resized_height);
+    const int w = box.resized_width * k, h = box.resized_height * k;
+    ImageBGR current = (w == image.width && h == image.height) ? image : ImageBGR{w, h, resize_linear(image, w, h)};
+    while (current.width > box.resized_width) current = {current.width / 2, current.height / 2, halve_area(current)};
+    return std::move(current.pixels);
 }
 
 // --- NMS ----------------------------------------------------------------------------------------------------------
@@ -207,8 +194,7 @@ void Detector::make_input(const ImageBGR& image, const Letterbox& box) {
     std::vector<uint8_t> resized;
     const uint8_t* pixels = image.pixels.data();
     if (box.resized_width != box.src_width || box.resized_height != box.src_height) {
-        resized = box.scale_x() < 1 ? resize_area(image, box.resized_width, box.resized_height)
-                                    : resize_linear(image, box.resized_width, box.resized_height);
+        resized = resize_for_letterbox(image, box);
         pixels = resized.data();
     }
     const size_t plane = static_cast<size_t>(box.canvas_width) * box.canvas_height;

@@ -34,9 +34,15 @@ struct Options {
     int threads = 0;  // 0: OpenVINO's default
 };
 
-// OpenCV-compatible resizes of HxWx3 uint8 (INTER_AREA when shrinking, INTER_LINEAR when enlarging).
-std::vector<uint8_t> resize_area(const ImageBGR& src, int dst_w, int dst_h);
+// OpenCV-compatible resizes of HxWx3 uint8, pixel for pixel: INTER_AREA's exact halving and INTER_LINEAR.
+std::vector<uint8_t> halve_area(const ImageBGR& src);
 std::vector<uint8_t> resize_linear(const ImageBGR& src, int dst_w, int dst_h);
+
+// The SDK's letterbox resize rule (edge_sdk/preprocess.py, `supersampling`): 1 → enlarging, one INTER_LINEAR;
+// k → INTER_LINEAR to k times the resized size (k the largest power of two <= the shrink factor, at least 2; skipped
+// when the image is that size), then log2(k) exact INTER_AREA halvings.
+int supersampling(const Letterbox& box);
+std::vector<uint8_t> resize_for_letterbox(const ImageBGR& image, const Letterbox& box);
 
 // Greedy NMS: indices kept, highest score first; a box is dropped when IoU with a kept one is > threshold.
 std::vector<size_t> nms(const std::vector<std::array<float, 4>>& boxes, const std::vector<float>& scores,
