@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .doc_sections import publish, splice
+from .doc_sections import save_and_publish, splice
 
 _AUTO_PROBE = "import edge_sdk, sys; print(edge_sdk.FaceDetector(precision=sys.argv[1]).backend_name)"
 
@@ -128,11 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=None, help="also splice the section into this page (README)")
     args = parser.parse_args(argv)
     result = run(args.precisions.split(","), args.rounds)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "auto_pick.json").write_text(json.dumps(result, indent=2) + "\n")
-    section = render_markdown(result)
-    if args.doc:
-        publish(args.doc, "auto-pick", result, section)
+    section = save_and_publish("auto-pick", result, args.out, args.doc)
     if args.readme:
         splice(args.readme, "auto-pick", section)
     print(section)

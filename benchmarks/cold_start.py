@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .doc_sections import publish
+from .doc_sections import save_and_publish
 
 _PROBE = r"""
 import json, sys, time
@@ -115,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     backends = [b for b in args.backends.split(",") if b in available_backends()]
     result = run(backends, args.precisions.split(","), args.runs, Path.cwd())
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
-    section = render_markdown(result)
-    if args.doc:
-        publish(args.doc, "cold-start", result, section)
-    print(section)
+    print(save_and_publish("cold-start", result, args.out, args.doc))
     return 0
 
 

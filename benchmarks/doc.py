@@ -367,6 +367,8 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
         sections.get("cold-start", ""),
         "## Letterbox resize",
         sections.get("letterbox-resize", ""),
+        "## SDK overhead on camera-sized frames",
+        sections.get("frame-overhead", ""),
         "## Long streams of changing frame sizes",
         sections.get("stream-memory", ""),
         "## Tracking",
@@ -393,6 +395,8 @@ def write_doc(report: dict[str, Any], doc_path: Path) -> Path:
         "cold-start": "Not measured yet: `python -m benchmarks.cold_start --doc docs/BENCHMARKS.md`.",
         "letterbox-resize": "Not measured yet: `python -m benchmarks.letterbox_resize --data-root ../shared/data "
         "--out out/letterbox_resize --doc docs/BENCHMARKS.md`.",
+        "frame-overhead": "Not measured yet: `python -m benchmarks.frame_overhead --data-root ../shared/data "
+        "--out out/frame_overhead --doc docs/BENCHMARKS.md`.",
         "stream-memory": "Not measured yet: `python -m benchmarks.memory stream --doc docs/BENCHMARKS.md`.",
         "auto-pick": "Not measured yet: `python -m benchmarks.auto_pick --out out/auto_pick --doc docs/BENCHMARKS.md "
         "--readme README.md`.",

@@ -16,6 +16,7 @@ SECTIONS = {
     "stream-memory": "benchmarks.memory",
     "auto-pick": "benchmarks.auto_pick",
     "letterbox-resize": "benchmarks.letterbox_resize",
+    "frame-overhead": "benchmarks.frame_overhead",
 }
 
 
@@ -54,3 +55,14 @@ def publish(doc: Path, name: str, result: dict, section: str) -> None:
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=2) + "\n")
     splice(doc, name, section)
+
+
+def save_and_publish(name: str, result: dict, out: Path, doc: Path | None) -> str:
+    """How a section's benchmark CLI ends: ``result`` saved as ``out/<name>.json``, rendered by its module, spliced
+    into ``doc`` (its JSON saved beside it) when one is given. Returns the section."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name.replace('-', '_')}.json").write_text(json.dumps(result, indent=2) + "\n")
+    section = importlib.import_module(SECTIONS[name]).render_markdown(result)
+    if doc:
+        publish(doc, name, result, section)
+    return section

@@ -13,7 +13,6 @@ fits its canvas as it is (padding only), and the boxes are scaled back by the le
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -24,9 +23,9 @@ import cv2
 import numpy as np
 
 from edge_sdk import FaceDetector
-from edge_sdk.preprocess import Letterbox, resize_for_letterbox, supersampling
+from edge_sdk.preprocess import HALVE, Letterbox, resize_for_letterbox, resize_steps
 
-from .doc_sections import publish
+from .doc_sections import save_and_publish
 
 Resize = Callable[[np.ndarray, Letterbox], np.ndarray]
 
@@ -48,6 +47,11 @@ LABELS = {
     "opencv_area": "one INTER_AREA (before 2026-12-05)",
     "opencv_linear": "one INTER_LINEAR (the reference RetinaFace)",
 }
+
+
+def supersampling(box: Letterbox) -> int:
+    """k of the SDK's shrink for ``box``: the resized size times k is what the linear step writes (1: no shrink)."""
+    return 2 ** sum(kind == HALVE for kind, _, _ in resize_steps(box))
 
 
 def wider_images(data_root: Path, limit: int | None) -> dict[str, Path]:
@@ -130,7 +134,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Shrinking a WIDER FACE val image into the letterbox: time per image (median over {result['images_timed']} "
         f"images, OpenCV {result['opencv']}) and AP (OpenVINO fp32, {result['images_ap']} val images; only the "
-        "resize differs). The SDK uses the first row's rule (`edge_sdk.preprocess.supersampling`).",
+        "resize differs). The SDK uses the first row's rule (`edge_sdk.preprocess.resize_steps`).",
         "",
         "| input | resize | k | 1 thread ms | 2 threads ms | AP easy | medium | hard |",
         "|---|---|---|---|---|---|---|---|",
@@ -174,12 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=None)
     args = parser.parse_args(argv)
     result = run(args.data_root, [int(s) for s in args.sizes.split(",")], args.limit, args.timing_images, args.rounds)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "letterbox_resize.json").write_text(json.dumps(result, indent=2) + "\n")
-    section = render_markdown(result)
-    if args.doc:
-        publish(args.doc, "letterbox-resize", result, section)
-    print(section)
+    print(save_and_publish("letterbox-resize", result, args.out, args.doc))
     return 0
 
 

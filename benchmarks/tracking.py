@@ -17,7 +17,6 @@ each face to the previous frame's only (IoU, no motion model, no memory), the wa
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -31,7 +30,7 @@ from edge_sdk import FaceDetector
 from edge_sdk.detections import NO_TRACK, Detections
 from edge_sdk.tracking import FaceTracker, TrackerConfig, _iou_matrix
 
-from .doc_sections import publish
+from .doc_sections import save_and_publish
 
 CLIP_IMAGE = "12--Group/12_Group_Group_12_Group_Group_12_10"  # 13 faces, all found by the detector in the photo
 
@@ -256,12 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=None, help="splice the section into this page's tracking block")
     args = parser.parse_args(argv)
     result = run(args.data_root, args.backend)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tracking.json").write_text(json.dumps(result, indent=2) + "\n")
-    section = render_markdown(result)
+    section = save_and_publish("tracking", result, args.out, args.doc)
     (args.out / "tracking.md").write_text(section)
-    if args.doc:
-        publish(args.doc, "tracking", result, section)
     print(section)
     return 0
 

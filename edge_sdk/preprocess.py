@@ -83,68 +83,65 @@ class Normalization:
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {self.channel_order!r}")
 
 
-def supersampling(box: Letterbox) -> int:
-    """How :func:`resize_for_letterbox` resizes: 1 → enlarging, one INTER_LINEAR; k ≥ 2 → a shrink by s (the larger
-    of the two axes' factors), done as INTER_LINEAR to k times the resized size, k the largest power of two ≤ s and at
-    least 2 (so that step shrinks by less than 2x, where every source pixel still weighs in, or enlarges when s < 2;
-    it is skipped when the image is that size already, as 1280x720 → 640x360), then log2(k) exact INTER_AREA halvings.
+HALVE, LINEAR = "halve", "linear"
+
+
+def resize_steps(box: Letterbox) -> tuple[tuple[str, int, int], ...]:
+    """The runtime's one resize rule, as its steps ``(kind, width, height)``, each from the previous step's output:
+
+    - enlarging: one INTER_LINEAR;
+    - shrinking by s (the larger of the two axes' factors): INTER_LINEAR to k times the resized size, k the largest
+      power of two ≤ s and at least 2 (so that step shrinks by less than 2x, where every source pixel still weighs
+      in, or enlarges when s < 2; it is skipped when the image is that size already, as 1280x720 → 640x360), then
+      log2(k) exact INTER_AREA halvings.
 
     Why: shrinking needs area averaging (no aliasing of small faces: INTER_AREA is +0.35 AP Easy over INTER_LINEAR on
     the 626 val images at 640), but OpenCV's INTER_AREA is vectorized only for an exact halving; for any other factor
-    it is a scalar loop (1024x768 → 640x480, one thread: 4.1 ms, against about 1.8 ms for the two steps here; 1920x1080
-    → 640x360, an exact 3x: 2.8 ms against 1.9 ms). Each output pixel averages k x k bilinear samples, which keeps
-    INTER_AREA's accuracy (docs/BENCHMARKS.md, "Letterbox resize")."""
+    it is a scalar loop (1024x768 → 640x480, one thread: 4.1 ms against about 1.8 ms in these steps). Each output
+    pixel averages bilinear samples over the area it covers, which keeps INTER_AREA's accuracy (docs/BENCHMARKS.md,
+    "Letterbox resize"). Halving before the linear step would be cheaper for s ≥ 4 but blurs more than INTER_AREA
+    (the bilinear kernel then spans two source pixels). The C++ consumer (examples/cpp) takes the same steps."""
+    width, height = box.src_width, box.src_height
+    target_w, target_h = box.resized_width, box.resized_height
+    if (width, height) == (target_w, target_h):
+        return ()
     if box.scale_x >= 1 and box.scale_y >= 1:
-        return 1
-    factor = max(box.src_width / box.resized_width, box.src_height / box.resized_height)
-    k = 2
-    while 2 * k <= factor:  # (the C++ consumer, examples/cpp, computes it the same way)
+        return ((LINEAR, target_w, target_h),)
+    factor, k = max(width / target_w, height / target_h), 2
+    while 2 * k <= factor:
         k *= 2
-    return k
-
-
-def _intermediate_shapes(box: Letterbox, channels: int) -> list[tuple[int, int, int]]:
-    """The images a shrink writes before the result, largest first: the linear step's (unless the source is that
-    size already) and each halving's but the last."""
-    k, shapes = supersampling(box), []
+    steps = [] if (width, height) == (target_w * k, target_h * k) else [(LINEAR, target_w * k, target_h * k)]
     while k > 1:
-        shapes.append((box.resized_height * k, box.resized_width * k, channels))
         k //= 2
-    if shapes and shapes[0][:2] == (box.src_height, box.src_width):
-        shapes.pop(0)
-    return shapes
+        steps.append((HALVE, target_w * k, target_h * k))
+    return tuple(steps)
 
 
 def scratch_size(box: Letterbox, channels: int = 3) -> int:
-    """Bytes of scratch :func:`resize_for_letterbox` uses for ``box`` (0: none)."""
-    return sum(h * w * c for h, w, c in _intermediate_shapes(box, channels))
+    """Bytes of scratch :func:`resize_for_letterbox` uses for ``box``: every step's output but the last (0: none)."""
+    return sum(w * h * channels for _, w, h in resize_steps(box)[:-1])
 
 
 def resize_for_letterbox(
     image_bgr: np.ndarray, box: Letterbox, dst: np.ndarray | None = None, scratch: np.ndarray | None = None
 ) -> np.ndarray:
-    """``image_bgr`` resized to ``box``'s resized size by the runtime's one resize rule (:func:`supersampling`), into
-    ``dst`` when given. ``scratch``: a flat uint8 buffer of at least :func:`scratch_size` bytes for the intermediate
-    images (a reused one keeps the hot path free of allocations). The caller checks that a resize is needed."""
-    size = (box.resized_width, box.resized_height)
-    k = supersampling(box)
-    if k == 1:
-        return cv2.resize(image_bgr, size, dst=dst, interpolation=cv2.INTER_LINEAR)
-    shapes = _intermediate_shapes(box, image_bgr.shape[2])
-    if scratch is None:
-        scratch = np.empty(scratch_size(box, image_bgr.shape[2]), np.uint8)
-    views, offset = [], 0
-    for shape in shapes:
-        count = shape[0] * shape[1] * shape[2]
-        views.append(scratch[offset : offset + count].reshape(shape))
-        offset += count
-    current = image_bgr
-    if (box.resized_width * k, box.resized_height * k) != (box.src_width, box.src_height):  # else: a k x k shrink
-        enlarged_size = (box.resized_width * k, box.resized_height * k)
-        current = cv2.resize(image_bgr, enlarged_size, dst=views.pop(0), interpolation=cv2.INTER_LINEAR)
-    for target in [*views, dst]:
-        half = (current.shape[1] // 2, current.shape[0] // 2)
-        current = cv2.resize(current, half, dst=target, interpolation=cv2.INTER_AREA)
+    """``image_bgr`` resized to ``box``'s resized size by :func:`resize_steps`, into ``dst`` when given. ``scratch``:
+    a flat uint8 buffer of at least :func:`scratch_size` bytes for the intermediate images (a reused one keeps the
+    hot path free of allocations). The caller checks that a resize is needed."""
+    steps = resize_steps(box)
+    channels = image_bgr.shape[2]
+    if scratch is None and len(steps) > 1:
+        scratch = np.empty(scratch_size(box, channels), np.uint8)
+    current, offset = image_bgr, 0
+    for index, (kind, width, height) in enumerate(steps):
+        if index == len(steps) - 1:
+            target = dst
+        else:
+            count = width * height * channels
+            target = scratch[offset : offset + count].reshape(height, width, channels)
+            offset += count
+        interpolation = cv2.INTER_AREA if kind == HALVE else cv2.INTER_LINEAR
+        current = cv2.resize(current, (width, height), dst=target, interpolation=interpolation)
     return current
 
 

@@ -295,7 +295,7 @@ def test_letterbox_resize_benchmark_changes_only_the_resize(shared_data, tmp_pat
     for path in paths.values():
         image = cv2.imread(str(path))
         box = detector.letterbox_for(image.shape[1], image.shape[0])
-        assert tool.supersampling(box) > 1  # the path this benchmark is about
+        assert tool.supersampling(box) > 1  # the path this benchmark is about (k >= 2)
         direct = detector.detect(image)
         via_resized = detector.detect(tool.METHODS["sdk"](image, box))
         assert len(direct) == len(via_resized)
@@ -316,3 +316,26 @@ def test_letterbox_resize_benchmark_changes_only_the_resize(shared_data, tmp_pat
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert text.count("| 320 |") == 3
+
+
+def test_frame_overhead_benchmark_times_each_camera_size(shared_data, tmp_path):
+    """Real WIDER content cropped to each camera aspect, and one row per (configuration, frame size) with detect()
+    and its three calls measured."""
+    require("openvino", "the benchmark runs the OpenVINO backend here")
+    require("scipy", "the WIDER FACE .mat ground truth")
+    from benchmarks import frame_overhead as tool
+
+    source = np.arange(600 * 800 * 3, dtype=np.uint32).reshape(600, 800, 3).astype(np.uint8)
+    frame = tool.camera_frame(source, 1280, 720)
+    assert frame.shape == (720, 1280, 3)
+    out, doc = tmp_path / "out", tmp_path / "BENCHMARKS.md"
+    doc.write_text("<!-- frame-overhead:start -->\n<!-- frame-overhead:end -->\n")
+    argv = ["--data-root", str(shared_data), "--out", str(out), "--backends", "openvino", "--precisions", "fp32"]
+    assert tool.main([*argv, "--threads", "1", "--images", "1", "--runs", "1", "--doc", str(doc)]) == 0
+    result = json.loads((out / "frame_overhead.json").read_text())
+    assert [r["frame"] for r in result["rows"]] == ["640x480", "1280x720", "1920x1080"]
+    for row in result["rows"]:
+        assert (
+            row["bare_ms"] > 0 and row["detect_ms"] > 0 and row["ratio"] == round(row["detect_ms"] / row["bare_ms"], 3)
+        )
+    assert "| openvino | fp32 | 1 |" in doc.read_text()

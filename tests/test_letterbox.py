@@ -9,8 +9,8 @@ from edge_sdk.preprocess import (
     Normalization,
     make_input,
     resize_for_letterbox,
+    resize_steps,
     scratch_size,
-    supersampling,
 )
 
 sizes = st.integers(1, 4000)
@@ -57,23 +57,30 @@ def test_make_input_content_and_padding():
     np.testing.assert_allclose(rgb[0, 0, :, :213], (resized[:, :, 2] - 1) / 2)
 
 
+H, L = "halve", "linear"
+
+
 @pytest.mark.parametrize(
-    ("src", "canvas", "k", "scratch_factors"),
+    ("src", "canvas", "steps"),
     [
-        ((200, 300), 320, 1, []),  # enlarging: one INTER_LINEAR
-        ((1280, 720), 640, 2, []),  # exactly 2x (camera frames): one halving, no linear step
-        ((2560, 1440), 640, 4, [2]),  # exactly 4x: two halvings
-        ((1920, 1080), 640, 2, [2]),  # exactly 3x: linear down to 1280x720, one halving
-        ((1024, 768), 640, 2, [2]),  # 1.6x: linear up to 1280x960, one halving
-        ((1024, 2075), 640, 2, [2]),  # 3.24x: linear down to 632x1280, one halving
-        ((1024, 768), 240, 4, [4, 2]),  # 4.27x: linear down to 960x720, two halvings
-        ((4000, 3000), 320, 8, [8, 4, 2]),  # 12.5x
+        ((200, 300), 320, [(L, 213, 320)]),  # enlarging: one INTER_LINEAR
+        ((640, 480), 640, []),  # the canvas' own width: nothing to do
+        ((1280, 720), 640, [(H, 640, 360)]),  # camera frames: exact halvings only
+        ((2560, 1440), 640, [(H, 1280, 720), (H, 640, 360)]),
+        ((1920, 1080), 640, [(L, 1280, 720), (H, 640, 360)]),  # 3x: linear down to 2x, one halving
+        ((1024, 768), 640, [(L, 1280, 960), (H, 640, 480)]),  # 1.6x: linear up to 2x, one halving
+        ((1024, 2075), 640, [(L, 632, 1280), (H, 316, 640)]),  # 3.24x: k = 2
+        ((1024, 768), 240, [(L, 960, 720), (H, 480, 360), (H, 240, 180)]),  # 4.27x: k = 4
+        ((4000, 3000), 320, [(L, 2560, 1920), (H, 1280, 960), (H, 640, 480), (H, 320, 240)]),  # 12.5x: k = 8
     ],
 )
-def test_supersampling_rule(src, canvas, k, scratch_factors):
+def test_resize_steps(src, canvas, steps):
     box = Letterbox.fit(*src, canvas, canvas)
-    assert supersampling(box) == k
-    assert scratch_size(box) == sum(3 * box.resized_width * box.resized_height * f * f for f in scratch_factors)
+    assert list(resize_steps(box)) == steps
+    assert scratch_size(box) == sum(3 * w * h for _, w, h in steps[:-1])
+    if steps:
+        image = np.zeros((src[1], src[0], 3), np.uint8)
+        assert resize_for_letterbox(image, box).shape == (box.resized_height, box.resized_width, 3)
 
 
 def test_power_of_two_shrinks_are_opencv_area_itself():
@@ -120,7 +127,7 @@ def test_supersampled_shrink_keeps_geometry_and_brightness(width, height, canvas
 def test_supersampled_shrink_is_closer_to_opencv_area_than_linear_on_a_real_photo(astronaut):
     for canvas in (320, 200, 100):  # 1.6x, 2.56x, 5.12x (below ~1.4x INTER_LINEAR itself is close to area)
         box = Letterbox.fit(512, 512, canvas, canvas)
-        assert supersampling(box) > 1
+        assert "linear" in {kind for kind, _, _ in resize_steps(box)}
         size = (box.resized_width, box.resized_height)
         area = cv2.resize(astronaut, size, interpolation=cv2.INTER_AREA).astype(np.int16)
         ours = np.abs(resize_for_letterbox(astronaut, box) - area).mean()

@@ -38,7 +38,7 @@ struct Options {
 std::vector<uint8_t> halve_area(const ImageBGR& src);
 std::vector<uint8_t> resize_linear(const ImageBGR& src, int dst_w, int dst_h);
 
-// The SDK's letterbox resize rule (edge_sdk/preprocess.py, `supersampling`): 1 → enlarging, one INTER_LINEAR;
+// The SDK's letterbox resize rule (edge_sdk/preprocess.py, `resize_steps`): 1 → enlarging, one INTER_LINEAR;
 // k → INTER_LINEAR to k times the resized size (k the largest power of two <= the shrink factor, at least 2; skipped
 // when the image is that size), then log2(k) exact INTER_AREA halvings.
 int supersampling(const Letterbox& box);
