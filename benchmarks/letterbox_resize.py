@@ -94,7 +94,7 @@ def accuracy(paths: dict[str, Path], data_root: Path, size: int) -> dict[str, di
         box = detector.letterbox_for(image.shape[1], image.shape[0])
         for name, method in METHODS.items():
             if box.scale_x >= 1 and box.scale_y >= 1:  # not a shrink: the same for all (the SDK's rule)
-                resized = resize_for_letterbox(image, box) if box.scale_x > 1 or box.scale_y > 1 else image
+                resized = resize_for_letterbox(image, box)
             else:
                 resized = method(image, box)
             faces = detector.detect(resized)  # fits the canvas as it is: padding only

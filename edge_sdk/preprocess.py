@@ -7,6 +7,7 @@ recorded from the integer output size, which makes :meth:`Letterbox.to_original`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -86,6 +87,7 @@ class Normalization:
 HALVE, LINEAR = "halve", "linear"
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of the (frozen) letterbox: a stream asks for the same one each frame
 def resize_steps(box: Letterbox) -> tuple[tuple[str, int, int], ...]:
     """The runtime's one resize rule, as its steps ``(kind, width, height)``, each from the previous step's output:
 
@@ -127,7 +129,7 @@ def resize_for_letterbox(
 ) -> np.ndarray:
     """``image_bgr`` resized to ``box``'s resized size by :func:`resize_steps`, into ``dst`` when given. ``scratch``:
     a flat uint8 buffer of at least :func:`scratch_size` bytes for the intermediate images (a reused one keeps the
-    hot path free of allocations). The caller checks that a resize is needed."""
+    hot path free of allocations). Without any step (the image is the resized size already) the image itself."""
     steps = resize_steps(box)
     channels = image_bgr.shape[2]
     if scratch is None and len(steps) > 1:
