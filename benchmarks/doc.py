@@ -369,7 +369,7 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
         sections.get("letterbox-resize", ""),
         "## SDK overhead on camera-sized frames",
         sections.get("frame-overhead", ""),
-        "## Long streams of changing frame sizes",
+        "## Long streams of changing frame sizes (memory and time)",
         sections.get("stream-memory", ""),
         "## Tracking",
         sections.get("tracking", ""),

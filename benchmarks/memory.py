@@ -219,8 +219,6 @@ def render_stream_section(report: dict[str, Any]) -> str:
     """The Markdown section (without the markers) for the figures of :func:`stream_memory`."""
     sides = sorted({r["max_side"] for r in report["runs"]})
     lines = [
-        "## Long streams of changing frame sizes (memory and time)",
-        "",
         f"A dynamic-shape detector (`input_size=None`, {report['threads']} threads) on {report['frames']} frames of "
         f"random sizes (each side uniform from {MIN_SIDE} px to the maximum below, nearly every frame a new size), "
         "each backend in a fresh process; RSS after load, after the first 10 % of the frames and at the end. "

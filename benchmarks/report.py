@@ -244,10 +244,21 @@ def ratio_tables(report: dict[str, Any]) -> str:
             + ratios["overhead_definition"]
             + "):\n\n"
             + _table(
-                ["backend", "input", "thr", "detect() ms", "bare backend ms", "pre ms", "post ms", "detect/bare"],
+                [
+                    "backend",
+                    "precision",
+                    "input",
+                    "thr",
+                    "detect() ms",
+                    "bare backend ms",
+                    "pre ms",
+                    "post ms",
+                    "detect/bare",
+                ],
                 [
                     [
                         r["backend"],
+                        r["precision"],
                         r["input_size"],
                         r["threads"],
                         r["detect_ms"],

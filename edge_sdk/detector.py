@@ -147,6 +147,13 @@ class FaceDetector:
         return self.backend.name
 
     @property
+    def pixel_map(self) -> str:
+        """How pixels become this model file's input: "opencv" or "reference" (same values, see
+        :mod:`edge_sdk.pixel_maps`; OpenCV's is kept only where this CPU gives it bit for bit), or "none" where the
+        model file takes the uint8 canvas and normalizes itself (OpenVINO)."""
+        return self._input.pixel_map_name
+
+    @property
     def max_batch(self) -> int | None:
         """Largest number of images one model call takes: None for any (dynamic batch dimension), 1 for model files
         with a fixed batch of one (TFLite, the int8 files), which :meth:`detect_batch` then runs one by one."""

@@ -4,9 +4,9 @@ in reused buffers.
 A backend says what its input is (:class:`InputSpec`): normalized float32 (NCHW or NHWC), the normalized values
 already quantized to the file's integer type (TFLite int8), or the uint8 BGR canvas itself when the runtime does the
 normalization inside the compiled model (OpenVINO's PrePostProcessor). An :class:`InputWriter` does the one pass that
-spec needs — resize into place, then a per-plane subtract, or a 256-entry lookup table per channel that maps a pixel
-straight to its quantized value (the composition of normalization and quantization, so the result is bit-identical
-to normalizing in float and quantizing after), or nothing — and pads with the value that the normalized mean maps to.
+spec needs — resize into place, then the spec's pixel map (:mod:`edge_sdk.pixel_maps`: normalize, or normalize and
+quantize in one step, bit-identical to normalizing in float and quantizing after), or nothing — and pads with the
+value that the normalized mean maps to.
 
 Buffers are reused per thread (:class:`InputBuffers`), keyed by shape and bounded, so a steady stream allocates
 nothing per frame and a stream of changing sizes holds at most a few canvases.
@@ -16,48 +16,30 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from .preprocess import Letterbox, Normalization, normalize_into_planes, resize_for_letterbox, scratch_size
+from .input_spec import FLOAT_NCHW, KINDS, LAYOUTS, PIXELS_NHWC, InputSpec
+from .pixel_maps import model_channels, pixel_map_for
+from .preprocess import Letterbox, Normalization, resize_for_letterbox, scratch_size
 
-KINDS = ("float", "quantized", "pixels")
-LAYOUTS = ("NCHW", "NHWC")
+__all__ = [
+    "FLOAT_NCHW",
+    "KINDS",
+    "LAYOUTS",
+    "PIXELS_NHWC",
+    "InputSpec",
+    "InputWriter",
+    "integer_mean",
+    "pad_value",
+    "quantize_values",
+]
+
 # Canvas shapes kept per thread: a stream uses one; batches and varying original-resolution frames a few more.
 BUFFERS_KEPT = 4
 # The supersampled shrink's intermediate image is kept per thread up to this size (1024x768 → 640x480 needs 3.7 MB);
 # a larger one (a huge photo) is allocated for its call only, so one outsized image does not pin its memory.
 SCRATCH_KEPT_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a backend's ``run`` takes for one batch.
-
-    ``kind``: "float" (normalized float32), "quantized" (normalized, then ``real = scale * (q - zero_point)`` in
-    ``dtype``), "pixels" (the uint8 BGR canvas; the model normalizes). ``layout``: "NCHW" or "NHWC".
-    """
-
-    kind: str = "float"
-    layout: str = "NCHW"
-    scale: float = 1.0
-    zero_point: int = 0
-    dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS or self.layout not in LAYOUTS:
-            raise ValueError(f"unknown input spec {self.kind!r}/{self.layout!r}")
-        if self.kind == "pixels" and (self.layout != "NHWC" or self.dtype != "uint8"):
-            raise ValueError("a pixels input is the uint8 NHWC canvas")
-
-    def shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
-        return (batch, 3, height, width) if self.layout == "NCHW" else (batch, height, width, 3)
-
-
-FLOAT_NCHW = InputSpec()
-PIXELS_NHWC = InputSpec("pixels", "NHWC", dtype="uint8")
 
 
 def integer_mean(norm: Normalization) -> bool:
@@ -72,16 +54,11 @@ def pad_value(spec: InputSpec, norm: Normalization) -> np.ndarray:
     if spec.kind == "pixels":
         if not integer_mean(norm):
             raise ValueError(f"a pixels input needs an integer mean in 0..255, got {norm.mean}")
-        sources = _model_channels(norm)
+        sources = model_channels(norm)
         return np.array([norm.mean[sources.index(c)] for c in range(3)], np.uint8)
     if spec.kind == "quantized":
         return np.array([_quantize(np.float32(0.0), spec)] * 3, dtype=spec.dtype)
     return np.zeros(3, np.float32)
-
-
-def _model_channels(norm: Normalization) -> tuple[int, int, int]:
-    """For each of the model's channels, the BGR canvas channel it reads."""
-    return (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
 
 
 class InputWriter:
@@ -89,18 +66,12 @@ class InputWriter:
 
     def __init__(self, spec: InputSpec, norm: Normalization):
         self.spec, self.norm = spec, norm
-        self._sources = _model_channels(norm)
         self.pad_value = pad_value(spec, norm)
-        if spec.kind == "quantized":
-            self._tables = self._quantization_tables()
-            # for cv2.LUT (NHWC): column c maps canvas channel c, i.e. the table of the model channel reading it
-            by_canvas_channel = self._tables[:, [self._sources.index(c) for c in range(3)]]
-            self._canvas_lut = np.ascontiguousarray(by_canvas_channel).reshape(1, 256, 3)
-        elif spec.kind == "float":
-            self._mean = np.array(norm.mean, np.float32)
-            self._inv_std = None if all(s == 1.0 for s in norm.std) else (1.0 / np.array(norm.std, np.float32))
-            self._float_row_cache = (self._mean, self._inv_std)  # tiled per pixel, grown on demand: one attribute, so
-            # a thread never sees one row grown and the other not
+        # how float and quantized inputs are written (see edge_sdk.pixel_maps); "opencv" or "reference"
+        self.pixel_map_name = "none"
+        if spec.kind != "pixels":
+            table = self._quantization_tables() if spec.kind == "quantized" else None
+            self._map_pixels, self.pixel_map_name = pixel_map_for(spec, norm, table)
         self._buffers = InputBuffers(self)
 
     def _quantization_tables(self) -> np.ndarray:
@@ -158,56 +129,12 @@ class InputWriter:
             return
         if resize:
             image_bgr = self._buffers.resized(image_bgr, box)
-        if self.spec.kind == "quantized":
-            self._write_quantized(image_bgr, box, slot)
-        else:
-            self._write_float(image_bgr, box, slot)
-
-    def _write_float(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
-        if self.spec.layout == "NCHW":
-            normalize_into_planes(image_bgr, self.norm, slot)
-            return
-        height, width = box.resized_height, box.resized_width
-        source = image_bgr if self._sources == (0, 1, 2) else image_bgr[:, :, self._sources]
-        # whole rows against the per-channel values tiled along a row: broadcasting a 3-vector over each pixel of a
-        # channels-last array is ~6x slower (1.6 ms against 0.3 ms at 640x512)
-        region = _as_rows(slot[:height, :width])
-        mean, inv_std = self._float_rows(width)
-        np.subtract(_as_rows(np.ascontiguousarray(source)), mean, out=region, dtype=np.float32)
-        if inv_std is not None:
-            region *= inv_std
-
-    def _float_rows(self, width: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Mean and 1/std tiled over ``width`` pixels (views of rows kept at the widest width seen)."""
-        mean_row, inv_std_row = self._float_row_cache
-        if mean_row.size < 3 * width:
-            mean_row = np.tile(self._mean, width)
-            inv_std_row = None if self._inv_std is None else np.tile(self._inv_std, width)
-            self._float_row_cache = (mean_row, inv_std_row)
-        return mean_row[: 3 * width], None if inv_std_row is None else inv_std_row[: 3 * width]
-
-    def _write_quantized(self, image_bgr: np.ndarray, box: Letterbox, slot: np.ndarray) -> None:
-        height, width = box.resized_height, box.resized_width
-        if self.spec.layout == "NHWC":
-            region = slot[:height, :width]
-            cv2.LUT(image_bgr, self._canvas_lut, dst=region)  # canvas channel c through the table of its model channel
-            if self._sources != (0, 1, 2):  # then into the model's channel order
-                region[...] = region[:, :, self._sources].copy()
-            return
-        for plane, source in enumerate(self._sources):
-            np.take(self._tables[:, plane], image_bgr[:, :, source], out=slot[plane, :height, :width])
+        self._map_pixels(image_bgr, slot)
 
     def prepare(self, images: list[tuple[np.ndarray, Letterbox]], height: int, width: int) -> np.ndarray:
         """The input tensor of one model call: ``images`` (BGR, letterbox) into this thread's reused buffer of
         shape (len(images), ...) at canvas ``height`` x ``width``. Valid until this thread's next call."""
         return self._buffers.tensor_for(images, height, width)
-
-
-def _as_rows(pixels: np.ndarray) -> np.ndarray:
-    """An (H, W, C) array whose rows are contiguous (a canvas region) seen as (H, W*C): a view, never a copy."""
-    rows = pixels.view()
-    rows.shape = (pixels.shape[0], pixels.shape[1] * pixels.shape[2])  # raises rather than copying
-    return rows
 
 
 def quantize_values(

@@ -50,17 +50,21 @@ def decode_detections(
         candidates = candidates[np.argpartition(-face[candidates], PRE_NMS_TOP_K)[:PRE_NMS_TOP_K]]
     centers, sizes = priors.centers[candidates], priors.sizes[candidates]
     boxes = decode_boxes(box_deltas[candidates], centers, sizes, variances)
-    landmarks = decode_landmarks(landmark_deltas[candidates], centers, sizes, variances)
     cand_scores = face[candidates]
 
     keep = nms(boxes, cand_scores, nms_threshold, max_faces)
+    # landmarks only for the faces NMS kept (elementwise: the same values as decoding every candidate)
+    landmarks = decode_landmarks(landmark_deltas[candidates[keep]], centers[keep], sizes[keep], variances)
     boxes = letterbox.boxes_to_original(boxes[keep])
-    landmarks = letterbox.to_original(landmarks[keep])
-    np.clip(boxes[:, 0::2], 0, letterbox.src_width, out=boxes[:, 0::2])
-    np.clip(boxes[:, 1::2], 0, letterbox.src_height, out=boxes[:, 1::2])
+    landmarks = letterbox.to_original(landmarks)
+    bounds = np.array([letterbox.src_width, letterbox.src_height] * 2, dtype=boxes.dtype)
+    np.minimum(np.maximum(boxes, 0, out=boxes), bounds, out=boxes)  # np.clip's values, fewer calls
+    scores = cand_scores[keep]
     nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if not nonempty.all():
+        boxes, scores, landmarks = boxes[nonempty], scores[nonempty], landmarks[nonempty]
     return Detections(
-        boxes=boxes[nonempty].astype(np.float32),
-        scores=cand_scores[keep][nonempty].astype(np.float32),
-        landmarks=landmarks[nonempty].astype(np.float32),
+        boxes=boxes.astype(np.float32, copy=False),
+        scores=scores.astype(np.float32, copy=False),
+        landmarks=landmarks.astype(np.float32, copy=False),
     )

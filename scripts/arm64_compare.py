@@ -205,13 +205,22 @@ def render(rows: list[Row], x86: dict, arm: dict, packages: str, log: str) -> st
     ]
     for name in sorted(set(x86["versions"]) | set(arm["versions"])):
         out.append(f"| {name} | {x86['versions'].get(name, '-')} | {arm['versions'].get(name, '-')} |")
-    out += ["", "Model files and backend settings on arm64:", ""]
+    out += [
+        "",
+        "Model files, pixel maps (edge_sdk.pixel_maps: the one that passed the exactness check on this CPU) and "
+        "backend settings on arm64:",
+        "",
+    ]
     seen = set()
     for r in arm["results"]:
         key = (r["backend"], r["precision"])
         if key not in seen:
             seen.add(key)
-            out.append(f"- {r['backend']} {r['precision']}: `{r['model_file']}` {json.dumps(r['describe'])}")
+            pixel_map = r.get("pixel_map", "-")
+            out.append(
+                f"- {r['backend']} {r['precision']}: `{r['model_file']}`, pixel map {pixel_map}, "
+                f"{json.dumps(r['describe'])}"
+            )
     out += [
         "",
         "### Installed in the arm64 venv (`pip freeze`)",

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                     "image": name,
                     "model_file": detector.model_file.path.name,
                     "describe": detector.backend.describe(),
+                    "pixel_map": detector.pixel_map,
                     "boxes": faces.boxes.tolist(),
                     "scores": faces.scores.tolist(),
                     "landmarks": faces.landmarks.reshape(len(faces), -1).tolist(),

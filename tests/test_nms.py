@@ -53,6 +53,20 @@ def test_invariants(seed, n, thr):
         assert iou.max() <= thr + 1e-6
 
 
+def test_chains_of_suppression_within_and_across_blocks():
+    """Each box overlaps only its neighbours, scores falling along the chain: greedy keeps every other box (a
+    suppressed box suppresses nothing), which the block's fixpoint iteration must reach however long the chain."""
+    for n in (2, 3, 17, 64, 65, 200):
+        x = np.arange(n, dtype=np.float32) * 3.0  # 10-px boxes 3 px apart: IoU 7/13 with a neighbour, 4/16 two apart
+        boxes = np.stack([x, np.zeros(n, np.float32), x + 10, np.full(n, 10, np.float32)], axis=1)
+        scores = np.linspace(1.0, 0.1, n, dtype=np.float32)
+        want = reference_nms(boxes.tolist(), scores.tolist(), 0.4)
+        assert want == list(range(0, n, 2))
+        assert nms(boxes, scores, 0.4).tolist() == want
+        # equal scores: the order is the index order (stable), here along the chain from its other end
+        assert nms(boxes[::-1].copy(), np.ones(n, np.float32), 0.4).tolist() == want
+
+
 def test_max_output_and_empty():
     boxes, scores = random_boxes(np.random.default_rng(1), 100)
     full = nms(boxes, scores, 0.4)

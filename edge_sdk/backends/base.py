@@ -15,8 +15,9 @@ import numpy as np
 
 from .._version import install_hint
 from ..errors import BackendUnavailableError, ModelLoadError
+from ..input_spec import FLOAT_NCHW, InputSpec
 from ..manifest import OUTPUT_ROLES, Manifest, ModelBytes, ModelFile
-from ..model_input import FLOAT_NCHW, InputSpec, quantize_values
+from ..model_input import quantize_values
 
 log = logging.getLogger(__name__)
 

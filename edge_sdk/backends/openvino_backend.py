@@ -20,8 +20,9 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
+from ..input_spec import PIXELS_NHWC
 from ..manifest import Manifest, ModelBytes, ModelFile
-from ..model_input import PIXELS_NHWC, integer_mean, pad_value
+from ..model_input import integer_mean, pad_value
 from ..preprocess import Normalization
 from .base import Backend, OutputInfo, import_runtime
 from .shapes import SHAPE_MULTIPLE, ShapeBuckets, crop_outputs, pad_to

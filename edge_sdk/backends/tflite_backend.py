@@ -8,8 +8,8 @@ import logging
 import numpy as np
 
 from ..errors import BackendError, InvalidArgumentError, ModelLoadError
+from ..input_spec import InputSpec
 from ..manifest import Manifest, ModelFile
-from ..model_input import InputSpec
 from .base import Backend, OutputInfo, QuantParams, batch_limit, dequantize, import_runtime, quantize
 
 log = logging.getLogger(__name__)
