@@ -369,6 +369,8 @@ def render(report: dict[str, Any], links: dict[str, str], sections: dict[str, st
         sections.get("letterbox-resize", ""),
         "## SDK overhead on camera-sized frames",
         sections.get("frame-overhead", ""),
+        "## OpenVINO: the graph as the SDK compiles it",
+        sections.get("openvino-graph", ""),
         "## Long streams of changing frame sizes (memory and time)",
         sections.get("stream-memory", ""),
         "## Tracking",
@@ -397,6 +399,8 @@ def write_doc(report: dict[str, Any], doc_path: Path) -> Path:
         "--out out/letterbox_resize --doc docs/BENCHMARKS.md`.",
         "frame-overhead": "Not measured yet: `python -m benchmarks.frame_overhead --data-root ../shared/data "
         "--out out/frame_overhead --doc docs/BENCHMARKS.md`.",
+        "openvino-graph": "Not measured yet: `python -m benchmarks.openvino_graph --data-root ../shared/data "
+        "--out out/openvino_graph --doc docs/BENCHMARKS.md`.",
         "stream-memory": "Not measured yet: `python -m benchmarks.memory stream --doc docs/BENCHMARKS.md`.",
         "auto-pick": "Not measured yet: `python -m benchmarks.auto_pick --out out/auto_pick --doc docs/BENCHMARKS.md "
         "--readme README.md`.",

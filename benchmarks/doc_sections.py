@@ -17,6 +17,7 @@ SECTIONS = {
     "auto-pick": "benchmarks.auto_pick",
     "letterbox-resize": "benchmarks.letterbox_resize",
     "frame-overhead": "benchmarks.frame_overhead",
+    "openvino-graph": "benchmarks.openvino_graph",
 }
 
 

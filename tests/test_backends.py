@@ -188,11 +188,31 @@ def test_same_faces_at_original_resolution(shared_data):
 # --- OpenVINO ---------------------------------------------------------------------------------------------------------
 
 
-def test_openvino_precision_is_explicit_and_threads_respected(manifest):
-    backend = open_backend("openvino", file_of(manifest, "openvino"), manifest, threads=1)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_openvino_precision_is_explicit_and_threads_respected(manifest, precision):
+    """fp32 files and the float layers of int8 files run in f32 on every CPU (never the device's bf16 default)."""
+    backend = open_backend("openvino", file_of(manifest, "openvino", precision=precision), manifest, threads=1)
     assert str(backend.compiled.get_property("INFERENCE_PRECISION_HINT")) in ("f32", "<Type: 'float32'>")
     assert backend.compiled.get_property("INFERENCE_NUM_THREADS") == 1
     assert backend.describe()["inference_precision"] == "f32"
+
+
+@pytest.mark.parametrize(("input_size", "precision"), [(640, "fp32"), (640, "int8"), (None, "int8")])
+def test_openvino_moved_softmax_gives_the_models_own_outputs(manifest, shared_data, monkeypatch, input_size, precision):
+    """The score head's softmax, moved onto the long axis at load, gives the outputs of the graph as written, bit for
+    bit, on real images (fixed-size and dynamic-size files)."""
+    size = (input_size, input_size) if input_size else None
+    model_file = file_of(manifest, "openvino", input_size=size, precision=precision)
+    moved = open_backend("openvino", model_file, manifest)
+    assert moved.softmaxes_moved == 1 and moved.describe()["softmaxes_moved"] == 1
+    monkeypatch.setattr(BACKENDS["openvino"].load_class(), "softmax_on_a_long_axis", False)
+    as_written = open_backend("openvino", model_file, manifest)
+    assert as_written.softmaxes_moved == 0
+    detector = FaceDetector(backend="openvino", precision=precision, input_size=input_size)
+    for image in _wider_images(shared_data, 3):
+        tensor, _ = detector.preprocess(image)
+        for ours, reference in zip(moved.run(tensor), as_written.run(tensor), strict=True):
+            np.testing.assert_array_equal(ours, reference)
 
 
 def _openvino_against_onnxruntime(manifest, **options) -> float:

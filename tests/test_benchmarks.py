@@ -339,3 +339,25 @@ def test_frame_overhead_benchmark_times_each_camera_size(shared_data, tmp_path):
             row["bare_ms"] > 0 and row["detect_ms"] > 0 and row["ratio"] == round(row["detect_ms"] / row["bare_ms"], 3)
         )
     assert "| openvino | fp32 | 1 |" in doc.read_text()
+
+
+def test_openvino_graph_benchmark_compares_the_compiled_variants(shared_data, tmp_path):
+    """The SDK's variant is the backend FaceDetector builds, gives the graph-as-written outputs bit for bit, and the CLI
+    writes one row per variant it could build (bf16 only on a bf16 CPU)."""
+    require("openvino", "the benchmark runs the OpenVINO backend")
+    from benchmarks import openvino_graph as tool
+
+    built = tool.build_variants("int8", 1)
+    assert built["variants"]["sdk"] is built["detector"].backend
+    assert built["variants"]["sdk"].softmaxes_moved == 1 and built["variants"]["as_written"].softmaxes_moved == 0
+    out, doc = tmp_path / "out", tmp_path / "BENCHMARKS.md"
+    doc.write_text("<!-- openvino-graph:start -->\n<!-- openvino-graph:end -->\n")
+    argv = ["--data-root", str(shared_data), "--out", str(out), "--precisions", "int8", "--threads", "1"]
+    assert tool.main([*argv, "--images", "2", "--rounds", "1", "--doc", str(doc)]) == 0
+    result = json.loads((out / "openvino_graph.json").read_text())
+    (row,) = result["rows"]
+    expected = set(tool.VARIANTS) if result["bf16_cpu"] else {"as_written", "sdk"}
+    assert set(row["ms"]) == set(row["max_difference"]) == expected
+    assert all(ms > 0 for ms in row["ms"].values())
+    assert set(row["max_difference"]["sdk"].values()) == {0.0}
+    assert doc.read_text().count("| int8 | 1 |") == len(expected)

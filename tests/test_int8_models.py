@@ -23,11 +23,13 @@ DYNAMIC_INT8_BACKENDS = sorted(
 
 
 # Share of the confident fp32 faces the int8 file boxes at IoU >= 0.9, per (backend, input size), a little below what
-# the bundled QAT files (learned ranges) measure on these 32 images: at 640 onnxruntime 74/76, openvino 75/76, tflite
+# the bundled QAT files (learned ranges) measure on these 32 images: at 640 onnxruntime 74/76, openvino 72/76, tflite
 # 73/76 (the min/max-range files before them: 69, 73, 65); at original size onnxruntime 117/129, openvino 126/129.
+# OpenVINO at 640 measured 75/76 while the int8 file's float layers ran in bf16 on this CPU; in f32, as on every CPU
+# now, 72/76, with WIDER FACE AP on the 626 val images moving by at most 0.0011 (medium .8396 -> .8385).
 MATCHED_AT_IOU_09 = {
     ("onnxruntime", 640): 0.93,
-    ("openvino", 640): 0.95,
+    ("openvino", 640): 0.93,
     ("tflite", 640): 0.92,
     ("onnxruntime", None): 0.85,
     ("openvino", None): 0.95,

@@ -1,8 +1,15 @@
 """OpenVINO backend: IR (.xml + .bin) on Intel CPUs, iGPUs and NPUs (devices ``CPU``, ``GPU``, ``NPU``, ``AUTO``).
 
 The inference precision is always set explicitly: on CPUs with bf16 support OpenVINO otherwise runs fp32 models in
-bf16 (max error ~0.6 on the box deltas here), and GPUs default to f16. fp32 and fp16-weight models run in f32
-unless ``inference_precision`` says otherwise ("bf16", "f16" trade accuracy for speed on purpose).
+bf16 (up to 1.0 off in a box offset, 1.6 in a landmark offset here), and GPUs default to f16. fp32 and fp16-weight
+models run in f32 unless ``inference_precision`` says otherwise ("bf16", "f16" trade accuracy for speed on purpose).
+So do the layers of an int8 file that stay float (input normalization, upsampling, softmax): left to the device
+default they ran in bf16 on a bf16 CPU, and the same file gave other outputs there than on any other CPU (up to 0.024
+in a face score, 0.32 in a landmark offset on 10 WIDER canvases) for no speed (``python -m benchmarks.openvino_graph``).
+
+Two load-time rewrites of the graph, each bit-identical to the model as written: the uint8 canvas goes straight in
+(:func:`_with_pixel_input`), and a softmax over a short last axis (the score head's (1, P, 2)) runs between two
+transposes (:func:`_with_softmax_on_a_long_axis`).
 
 The model is read from the verified bytes (``Backend.model_bytes``): the IR's .xml and the .bin that the manifest
 lists and checksums, handed over from memory. (Given a path, OpenVINO would load whatever .bin sits beside the .xml.)
@@ -34,7 +41,7 @@ log = logging.getLogger(__name__)
 _VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
 _THREADED_DEVICES = ("CPU", "AUTO")  # devices that take INFERENCE_NUM_THREADS (AUTO passes it on to CPU)
 # Model file precision → inference precision hint by default.
-_DEFAULT_INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32"}
+_DEFAULT_INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32"}
 # Input shapes whose prepared kernels the CPU plugin keeps for a dynamic-shape model. Its default (5000) grows
 # memory by ~3-4 MB per distinct frame size (~550 MB after 120 sizes here); 16 holds every bucket shape of frames up
 # to 512 px (4 x 4) and matches the detector's prior cache.
@@ -52,6 +59,8 @@ class OpenVinoBackend(Backend):
     # Take the uint8 BGR canvas and let the compiled model convert, reorder and normalize it (PrePostProcessor):
     # it costs the runtime ~0.1-0.3 ms and saves the ~1 ms float pass in numpy. False: normalized float32 input.
     pixel_input: bool = True
+    # Move a softmax over a short last axis onto the axis before it (see _with_softmax_on_a_long_axis).
+    softmax_on_a_long_axis: bool = True
 
     def __init__(
         self,
@@ -93,6 +102,7 @@ class OpenVinoBackend(Backend):
             if wants_pixels and integer_mean(manifest.normalization) and manifest.layout_of(model) == "NCHW":
                 self._model = _with_pixel_input(ov, self._model, manifest.normalization)
                 self.input_spec = PIXELS_NHWC
+            self.softmaxes_moved = _with_softmax_on_a_long_axis(self._model) if self.softmax_on_a_long_axis else 0
             input_shape = self._model.inputs[0].get_partial_shape()
             # A dynamic batch over a fixed H x W: compile one static-shape model per batch size asked for (static
             # shapes run ~10 % faster than the dynamic-batch model at batch 1); a dynamic H x W model is compiled as is.
@@ -154,6 +164,7 @@ class OpenVinoBackend(Backend):
         info = super().describe()
         info["inference_precision"] = self.inference_precision or "device default"
         info["shape_multiple"] = self.buckets.multiple if self.buckets else None
+        info["softmaxes_moved"] = self.softmaxes_moved
         return info
 
 
@@ -172,6 +183,41 @@ def _with_pixel_input(ov: object, model: object, norm: Normalization) -> object:
     if any(s != 1.0 for s in norm.std):
         steps.scale([float(s) for s in norm.std])
     return ppp.build()
+
+
+# A softmax whose last axis is at most this long is moved (the score head's is 2).
+SHORT_SOFTMAX_AXIS = 8
+
+
+def _with_softmax_on_a_long_axis(model: object) -> int:
+    """Rewrite, in place, each Softmax over a short static last axis as Transpose → Softmax over the axis before it →
+    Transpose back; returns how many were rewritten.
+
+    Why: the CPU plugin vectorizes a softmax along its own axis, so the score head's softmax over (1, P, 2) used a
+    sliver of each vector and took ~0.3 ms at 640 (5 % of the int8 call here); over the long axis it takes ~0.05 ms,
+    transposes included. The values are bit-identical (the same per-row arithmetic), checked on real images by
+    tests/test_backends.py and timed by ``python -m benchmarks.openvino_graph``."""
+    import openvino.opset13 as ops
+
+    moved = 0
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "Softmax":
+            continue
+        shape = node.get_output_partial_shape(0)
+        rank = shape.rank.get_length() if shape.rank.is_static else 0
+        if rank < 2 or int(node.get_attributes()["axis"]) % rank != rank - 1:
+            continue
+        last = shape[rank - 1]
+        if not last.is_static or last.get_length() > SHORT_SOFTMAX_AXIS:
+            continue
+        swap = ops.constant(np.array([*range(rank - 2), rank - 1, rank - 2], dtype=np.int64))
+        moved_softmax = ops.transpose(ops.softmax(ops.transpose(node.input_value(0), swap), rank - 2), swap)
+        for consumer in list(node.output(0).get_target_inputs()):
+            consumer.replace_source_output(moved_softmax.output(0))
+        moved += 1
+    if moved:
+        model.validate_nodes_and_infer_types()
+    return moved
 
 
 def _weights_of(model: ModelFile, files: ModelBytes) -> bytes | None:
