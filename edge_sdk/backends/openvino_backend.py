@@ -197,7 +197,10 @@ def _with_softmax_on_a_long_axis(model: object) -> int:
     sliver of each vector and took ~0.3 ms at 640 (5 % of the int8 call here); over the long axis it takes ~0.05 ms,
     transposes included. The values are bit-identical (the same per-row arithmetic), checked on real images by
     tests/test_backends.py and timed by ``python -m benchmarks.openvino_graph``."""
-    import openvino.opset13 as ops
+    try:
+        import openvino.opset13 as ops
+    except ImportError:  # releases before the opsets moved out of openvino.runtime (gone in 2026)
+        import openvino.runtime.opset13 as ops
 
     moved = 0
     for node in model.get_ordered_ops():
