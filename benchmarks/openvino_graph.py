@@ -46,13 +46,10 @@ def build_variants(precision: str, threads: int) -> dict[str, Any]:
     backend_class = BACKENDS["openvino"].load_class()
     detector = FaceDetector(backend="openvino", precision=precision, input_size=640, threads=threads)
     model, manifest = detector.backend.model, detector.manifest
-    variants = {"sdk": detector.backend}
-    saved = backend_class.softmax_on_a_long_axis
-    backend_class.softmax_on_a_long_axis = False
-    try:
-        variants["as_written"] = backend_class(model, manifest, threads=threads)
-    finally:
-        backend_class.softmax_on_a_long_axis = saved
+    variants = {
+        "sdk": detector.backend,
+        "as_written": backend_class(model, manifest, threads=threads, softmax_on_a_long_axis=False),
+    }
     if _has_bf16():
         variants["bf16_float_layers"] = backend_class(model, manifest, threads=threads, inference_precision="bf16")
     return {"detector": detector, "variants": variants}

@@ -198,15 +198,14 @@ def test_openvino_precision_is_explicit_and_threads_respected(manifest, precisio
 
 
 @pytest.mark.parametrize(("input_size", "precision"), [(640, "fp32"), (640, "int8"), (None, "int8")])
-def test_openvino_moved_softmax_gives_the_models_own_outputs(manifest, shared_data, monkeypatch, input_size, precision):
+def test_openvino_moved_softmax_gives_the_models_own_outputs(manifest, shared_data, input_size, precision):
     """The score head's softmax, moved onto the long axis at load, gives the outputs of the graph as written, bit for
     bit, on real images (fixed-size and dynamic-size files)."""
     size = (input_size, input_size) if input_size else None
     model_file = file_of(manifest, "openvino", input_size=size, precision=precision)
     moved = open_backend("openvino", model_file, manifest)
     assert moved.softmaxes_moved == 1 and moved.describe()["softmaxes_moved"] == 1
-    monkeypatch.setattr(BACKENDS["openvino"].load_class(), "softmax_on_a_long_axis", False)
-    as_written = open_backend("openvino", model_file, manifest)
+    as_written = open_backend("openvino", model_file, manifest, softmax_on_a_long_axis=False)
     assert as_written.softmaxes_moved == 0
     detector = FaceDetector(backend="openvino", precision=precision, input_size=input_size)
     for image in _wider_images(shared_data, 3):

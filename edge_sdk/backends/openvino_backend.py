@@ -70,6 +70,7 @@ class OpenVinoBackend(Backend):
         device: str | None = None,
         inference_precision: str | None = None,
         pixel_input: bool | None = None,
+        softmax_on_a_long_axis: bool | None = None,
     ):
         super().__init__(model, manifest, threads, (device or "CPU").upper())
         ov = import_runtime("openvino", extra="openvino", backend=self.name)
@@ -102,7 +103,8 @@ class OpenVinoBackend(Backend):
             if wants_pixels and integer_mean(manifest.normalization) and manifest.layout_of(model) == "NCHW":
                 self._model = _with_pixel_input(ov, self._model, manifest.normalization)
                 self.input_spec = PIXELS_NHWC
-            self.softmaxes_moved = _with_softmax_on_a_long_axis(self._model) if self.softmax_on_a_long_axis else 0
+            moves_softmax = self.softmax_on_a_long_axis if softmax_on_a_long_axis is None else softmax_on_a_long_axis
+            self.softmaxes_moved = _with_softmax_on_a_long_axis(self._model) if moves_softmax else 0
             input_shape = self._model.inputs[0].get_partial_shape()
             # A dynamic batch over a fixed H x W: compile one static-shape model per batch size asked for (static
             # shapes run ~10 % faster than the dynamic-batch model at batch 1); a dynamic H x W model is compiled as is.
